@@ -1,0 +1,166 @@
+//! The command-line interface. clap types stay here; `main.rs` turns them into a
+//! [`klag::config::Config`] and nothing else in the crate sees clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  everything asked for was measured
+  1  partial: some partitions or groups could not be measured (see stderr);
+     everything else was reported exactly
+  2  usage error
+  3  nothing could be measured (cluster unreachable, timeout)
+
+Examples:
+  klag --bootstrap-server kafka1:9092
+  klag --bootstrap-server kafka1:9092 --group '^billing' --format json | jq '.groups'
+  klag demo";
+
+/// How far behind are my Kafka consumers?
+///
+/// Reports committed offset, log-start and log-end offsets and lag for every
+/// partition of every consumer group, from one batched round of requests.
+#[derive(Debug, Parser)]
+#[command(name = "klag", version, after_help = AFTER_HELP, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub query: QueryArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a self-contained demo on librdkafka's in-process mock cluster.
+    ///
+    /// Produces to a few topics and runs three consumer groups (one caught up,
+    /// one lagging, one stalled), then shows their live lag. Needs no services.
+    Demo(DemoArgs),
+    /// Print a shell completion script to stdout.
+    Completions {
+        /// The shell to generate completions for.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print one snapshot and exit instead of refreshing.
+    #[arg(long)]
+    pub once: bool,
+
+    /// Seconds between refreshes of the live table.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+    pub interval: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(short = 'b', long, value_name = "HOST:PORT[,...]", env = "KLAG_BOOTSTRAP_SERVER", global = true)]
+    pub bootstrap_server: Option<String>,
+
+    /// Only consumer groups whose id matches this regular expression.
+    #[arg(short = 'g', long, value_name = "REGEX", global = true)]
+    pub group: Option<String>,
+
+    /// Only topics whose name matches this regular expression.
+    #[arg(short = 't', long, value_name = "REGEX", global = true)]
+    pub topic: Option<String>,
+
+    /// Which log end offset lag is measured against.
+    ///
+    /// read-uncommitted: the high watermark (what kafka-consumer-groups uses);
+    /// read-committed: the last stable offset, what a transactional reader can reach.
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted, global = true)]
+    pub isolation: IsolationArg,
+
+    /// Output format. Default: table on a terminal, json otherwise.
+    #[arg(short = 'f', long, value_enum, env = "KLAG_FORMAT", global = true)]
+    pub format: Option<FormatArg>,
+
+    /// Upper bound for the whole run, e.g. 10s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub timeout: std::time::Duration,
+
+    /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
+    pub property: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IsolationArg {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Aligned per-partition rows and a per-group summary.
+    Table,
+    /// One JSON document (schema in the README).
+    Json,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s, 500ms, 2m"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("invalid duration unit {unit:?} in {s:?}: use ms, s, m or h")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+fn parse_property(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {:?}", s.split('=').next().unwrap_or(""))),
+    }
+}
+
+/// The clap command, for man page and completion generation.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("abc").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn properties() {
+        assert_eq!(parse_property("debug=protocol"), Ok(("debug".into(), "protocol".into())));
+        assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
+        assert!(parse_property("novalue").is_err());
+        assert!(parse_property("=x").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        command().debug_assert();
+    }
+}

@@ -1,0 +1,14 @@
+//! klag: how far behind are my Kafka consumers?
+//!
+//! The binary in `main.rs` parses the command line (`cli`) into an immutable
+//! [`config::Config`]; everything below it never sees clap.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod kafka;
+pub mod lag;
+pub mod output;
+pub mod run;
+pub mod sources;

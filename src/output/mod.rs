@@ -1,0 +1,107 @@
+//! Renders a [`Snapshot`]: one file per format, all behind [`Exporter`].
+
+mod json;
+mod table;
+
+use std::io::{self, Write};
+
+use crate::config::Format;
+use crate::lag::Snapshot;
+
+pub use json::Json;
+pub use table::Table;
+
+/// Renders a whole snapshot to a writer.
+pub trait Exporter {
+    fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// The exporter for a format.
+pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    match format {
+        Format::Table => Box::new(Table),
+        Format::Json => Box::new(Json),
+    }
+}
+
+/// Renders to a string (tests and snapshot tests).
+pub fn render_to_string(exporter: &dyn Exporter, snapshot: &Snapshot) -> String {
+    let mut buf = Vec::new();
+    // Writing into a Vec cannot fail.
+    let _ = exporter.render(snapshot, &mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    //! A snapshot with one of everything, shared by the format tests.
+    use chrono::DateTime;
+
+    use crate::lag::*;
+
+    pub fn snapshot() -> Snapshot {
+        let mut owned = Committed::new(Source::Kafka, "billing", "orders", 0, Some(90));
+        owned.owner = Owner {
+            consumer_id: Some("consumer-billing-1-7f3a".into()),
+            host: Some("/127.0.0.1".into()),
+            client_id: Some("consumer-billing-1".into()),
+        };
+        let mut bad = Committed::new(Source::Storm, "spout-a", "clicks", 1, None);
+        bad.error = Some("/storm/spout-a/partition_1: invalid JSON at line 1 column 2".into());
+        let mut spout = Committed::new(Source::Storm, "spout-a", "clicks", 0, Some(12));
+        spout.storm = Some(StormInfo {
+            topology: Some("clickstream".into()),
+            topology_id: Some("clickstream-3-1700000000".into()),
+            broker: Some("kafka1:9092".into()),
+        });
+        let rows = vec![
+            owned,
+            Committed::new(Source::Kafka, "billing", "orders", 1, Some(100)),
+            Committed::new(Source::Kafka, "billing", "orders", 2, None),
+            Committed::new(Source::Kafka, "audit", "orders", 0, Some(3)),
+            Committed::new(Source::Kafka, "audit", "orders.v2", 0, Some(5)),
+            spout,
+            bad,
+        ];
+        let mut offsets = OffsetTable::new();
+        for (t, p, s, e) in [
+            ("orders", 0, 0, 100),
+            ("orders", 1, 0, 100),
+            ("orders", 2, 0, 40),
+            ("clicks", 0, 0, 20),
+            ("clicks", 1, 0, 20),
+        ] {
+            offsets.insert((t.into(), p), LogOffsets { start: Some(s), end: Some(e), error: None });
+        }
+        offsets.insert(("orders".into(), 0), LogOffsets { start: Some(10), end: Some(100), error: None });
+        offsets.insert(
+            ("orders.v2".into(), 0),
+            LogOffsets { start: None, end: None, error: Some("no leader for partition".into()) },
+        );
+        let groups = vec![
+            GroupInfo {
+                source: Source::Kafka,
+                group: "billing".into(),
+                state: Some("Stable".into()),
+                members: Some(1),
+                error: None,
+            },
+            GroupInfo {
+                source: Source::Kafka,
+                group: "audit".into(),
+                state: Some("Empty".into()),
+                members: Some(0),
+                error: None,
+            },
+            GroupInfo {
+                source: Source::Kafka,
+                group: "idle".into(),
+                state: Some("Empty".into()),
+                members: Some(0),
+                error: None,
+            },
+        ];
+        let taken_at = DateTime::from_timestamp(1_700_000_000, 250_000_000).unwrap_or_default();
+        build_snapshot(taken_at, groups, rows, &offsets)
+    }
+}

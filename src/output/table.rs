@@ -1,0 +1,224 @@
+//! The default terminal output: aligned per-partition rows, then a per-group
+//! summary, then notes for anything flagged.
+
+use std::io::{self, Write};
+
+use tabled::builder::Builder;
+use tabled::settings::object::Columns;
+use tabled::settings::{Alignment, Padding, Style};
+
+use super::Exporter;
+use crate::lag::{Flag, GroupSummary, PartitionLag, Snapshot, Source};
+
+pub struct Table;
+
+const DASH: &str = "-";
+
+impl Exporter for Table {
+    fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+        let (storm, consumers): (Vec<&PartitionLag>, Vec<&PartitionLag>) =
+            snapshot.partitions.iter().partition(|p| matches!(p.source, Source::Storm | Source::Trident));
+        let mut sections = Vec::new();
+        if !consumers.is_empty() {
+            sections.push(consumer_rows(&consumers));
+        }
+        if !storm.is_empty() {
+            sections.push(storm_rows(&storm));
+        }
+        if !snapshot.groups.is_empty() {
+            sections.push(group_rows(&snapshot.groups));
+        }
+        if sections.is_empty() {
+            sections.push("No consumer groups found.\n".to_string());
+        }
+        let notes = notes(snapshot);
+        if !notes.is_empty() {
+            sections.push(notes);
+        }
+        out.write_all(sections.join("\n").as_bytes())
+    }
+}
+
+fn num(v: Option<i64>) -> String {
+    v.map_or_else(|| DASH.to_string(), |n| n.to_string())
+}
+
+fn text(v: &Option<String>) -> String {
+    match v.as_deref() {
+        Some(s) if !s.is_empty() => printable(s),
+        _ => DASH.to_string(),
+    }
+}
+
+/// Names come from outside: keep control characters from moving the cursor.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+/// Lays out rows with two spaces between columns; `right` lists numeric columns.
+fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
+    let mut b = Builder::default();
+    b.push_record(header.iter().map(|h| h.to_string()));
+    for r in rows {
+        b.push_record(r);
+    }
+    let mut t = b.build();
+    t.with(Style::empty()).with(Padding::new(0, 2, 0, 0));
+    for &c in right {
+        t.modify(Columns::one(c), Alignment::right());
+    }
+    let mut s: String = t.to_string().lines().map(|l| format!("{}\n", l.trim_end())).collect();
+    if s.is_empty() {
+        s.push('\n');
+    }
+    s
+}
+
+fn consumer_rows(rows: &[&PartitionLag]) -> String {
+    let body = rows
+        .iter()
+        .map(|p| {
+            vec![
+                printable(&p.group),
+                printable(&p.topic),
+                p.partition.to_string(),
+                num(p.committed),
+                num(p.log_start),
+                num(p.log_end),
+                num(p.lag),
+                text(&p.consumer_id),
+                text(&p.host),
+                text(&p.client_id),
+            ]
+        })
+        .collect();
+    layout(
+        &[
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "COMMITTED",
+            "LOG-START",
+            "LOG-END",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST",
+            "CLIENT-ID",
+        ],
+        body,
+        &[2, 3, 4, 5, 6],
+    )
+}
+
+/// The Storm view keeps stormkafkamon's columns: depth is what the broker
+/// holds (latest - earliest), lag is what the spout has yet to read.
+fn storm_rows(rows: &[&PartitionLag]) -> String {
+    let body = rows
+        .iter()
+        .map(|p| {
+            let depth = match (p.log_start, p.log_end) {
+                (Some(s), Some(e)) => Some(e - s),
+                _ => None,
+            };
+            vec![
+                text(&p.topology),
+                printable(&p.group),
+                text(&p.broker),
+                printable(&p.topic),
+                p.partition.to_string(),
+                num(p.log_start),
+                num(p.log_end),
+                num(depth),
+                num(p.committed),
+                num(p.lag),
+            ]
+        })
+        .collect();
+    let mut s = layout(
+        &["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"],
+        body,
+        &[4, 5, 6, 7, 8, 9],
+    );
+    let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker.as_deref()).collect();
+    brokers.sort_unstable();
+    brokers.dedup();
+    let depth: i64 = rows.iter().filter_map(|p| Some(p.log_end? - p.log_start?)).sum();
+    let lag: i64 = rows.iter().filter_map(|p| p.lag).sum();
+    s.push_str(&format!(
+        "\nBrokers: {}  Partitions: {}  Total depth: {} messages  Total lag: {} messages\n",
+        brokers.len(),
+        rows.len(),
+        depth,
+        lag
+    ));
+    s
+}
+
+fn group_rows(groups: &[GroupSummary]) -> String {
+    let body = groups
+        .iter()
+        .map(|g| {
+            vec![
+                printable(&g.group),
+                g.source.as_str().to_string(),
+                text(&g.state),
+                g.members.map_or_else(|| DASH.to_string(), |m| m.to_string()),
+                g.partitions.to_string(),
+                num(g.total_lag),
+                num(g.max_lag),
+            ]
+        })
+        .collect();
+    layout(&["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"], body, &[3, 4, 5, 6])
+}
+
+/// One line per flagged row or failed group, so nothing odd goes unexplained.
+fn notes(snapshot: &Snapshot) -> String {
+    let mut lines = Vec::new();
+    for p in &snapshot.partitions {
+        let place = format!("{} {}/{}", printable(&p.group), printable(&p.topic), p.partition);
+        for f in &p.flags {
+            let why = match f {
+                Flag::NoCommit => "no committed offset".to_string(),
+                Flag::OutOfRange => format!(
+                    "committed offset {} is below log start {}: messages were lost to retention",
+                    num(p.committed),
+                    num(p.log_start)
+                ),
+                Flag::AheadOfEnd => {
+                    format!("committed offset {} is beyond log end {}", num(p.committed), num(p.log_end))
+                }
+                Flag::Unavailable | Flag::BadData => printable(p.error.as_deref().unwrap_or("unavailable")),
+            };
+            lines.push(format!("{place}: {why}\n"));
+        }
+    }
+    for g in &snapshot.groups {
+        if let Some(e) = &g.error {
+            lines.push(format!("{}: {}\n", printable(&g.group), printable(e)));
+        }
+    }
+    for e in &snapshot.errors {
+        lines.push(format!("{}\n", printable(e)));
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("NOTES\n{}", lines.concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{render_to_string, sample};
+
+    #[test]
+    fn table_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Table, &sample::snapshot()));
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(printable("a\x1b[2Jb\n"), "a?[2Jb?");
+    }
+}

@@ -1,0 +1,46 @@
+//! Offset sources: each yields committed positions as [`crate::lag::Committed`] rows.
+
+pub mod kafka_groups;
+
+use regex::Regex;
+
+use crate::lag::{Committed, GroupInfo};
+
+/// What one source read: its groups, their rows, and run-level problems.
+#[derive(Debug, Default)]
+pub struct SourceResult {
+    pub groups: Vec<GroupInfo>,
+    pub rows: Vec<Committed>,
+    /// Problems that are not tied to one row (a source that failed as a whole).
+    pub errors: Vec<String>,
+}
+
+impl SourceResult {
+    pub fn extend(&mut self, other: SourceResult) {
+        self.groups.extend(other.groups);
+        self.rows.extend(other.rows);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// The `--group`, `--topic` and `--topology` filters.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub group: Option<Regex>,
+    pub topic: Option<Regex>,
+    pub topology: Option<Regex>,
+}
+
+impl Filter {
+    pub fn wants_group(&self, group: &str) -> bool {
+        self.group.as_ref().is_none_or(|r| r.is_match(group))
+    }
+
+    pub fn wants_topic(&self, topic: &str) -> bool {
+        self.topic.as_ref().is_none_or(|r| r.is_match(topic))
+    }
+
+    pub fn wants_topology(&self, topology: &str) -> bool {
+        self.topology.as_ref().is_none_or(|r| r.is_match(topology))
+    }
+}
