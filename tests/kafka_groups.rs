@@ -250,3 +250,38 @@ fn request_count_does_not_grow_with_partitions() {
 fn group_of(doc: &Value) -> &Value {
     &doc["groups"][0]
 }
+
+/// With an open transaction the high watermark runs ahead of the last stable
+/// offset: the default measures against the former, --isolation
+/// read-committed against the latter.
+#[test]
+fn isolation_level_picks_high_watermark_or_last_stable_offset() {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    for (label, bootstrap) in kafka_clusters() {
+        let prefix = unique("iso");
+        let (topic, group) = (format!("{prefix}-t"), format!("{prefix}-g"));
+        create_topic(&bootstrap, &topic, 1);
+        produce(&bootstrap, &topic, &[4]);
+        commit(&bootstrap, &group, &[(&topic, 0, 1)]);
+        let p: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("transactional.id", &prefix)
+            .create()
+            .unwrap();
+        p.init_transactions(Duration::from_secs(30)).unwrap();
+        p.begin_transaction().unwrap();
+        for _ in 0..5 {
+            p.send(BaseRecord::to(&topic).partition(0).key("k").payload("open")).map_err(|(e, _)| e).unwrap();
+        }
+        p.flush(Duration::from_secs(30)).unwrap();
+
+        let args = ["-b", bootstrap.as_str(), "--group", &format!("^{group}$")];
+        let (doc, _) = klag_json(&args);
+        assert_eq!(row(&doc, &group, &topic, 0)["log_end"], 9, "{label}: high watermark");
+        assert_eq!(row(&doc, &group, &topic, 0)["lag"], 8, "{label}");
+        let (doc, _) = klag_json(&[&args[..], &["--isolation", "read-committed"]].concat());
+        assert_eq!(row(&doc, &group, &topic, 0)["log_end"], 4, "{label}: last stable offset");
+        assert_eq!(row(&doc, &group, &topic, 0)["lag"], 3, "{label}");
+        p.abort_transaction(Duration::from_secs(30)).unwrap();
+    }
+}
