@@ -37,6 +37,9 @@ pub enum Command {
     /// Produces to a few topics and runs three consumer groups (one caught up,
     /// one lagging, one stalled), then shows their live lag. Needs no services.
     Demo(DemoArgs),
+    /// List everything that can be monitored: Kafka groups with state and
+    /// members, ZooKeeper consumer groups, Storm spouts, Trident streams.
+    Groups,
     /// Print a shell completion script to stdout.
     Completions {
         /// The shell to generate completions for.
@@ -60,6 +63,42 @@ pub struct QueryArgs {
     /// Kafka bootstrap servers, comma-separated.
     #[arg(short = 'b', long, value_name = "HOST:PORT[,...]", env = "KLAG_BOOTSTRAP_SERVER", global = true)]
     pub bootstrap_server: Option<String>,
+
+    /// ZooKeeper ensemble, `host:port[,host:port...][/chroot]`: classic consumer
+    /// groups, Storm spouts, and (without --bootstrap-server) the brokers.
+    #[arg(short = 'z', long, value_name = "CONNECT", env = "KLAG_ZOOKEEPER", global = true)]
+    pub zookeeper: Option<String>,
+
+    /// Storm's own ZooKeeper, where spout offsets live when it is not Kafka's.
+    #[arg(long, value_name = "CONNECT", env = "KLAG_STORM_ZOOKEEPER", global = true)]
+    pub storm_zookeeper: Option<String>,
+
+    /// File holding ZooKeeper digest credentials as `user:password` (or set them in
+    /// the KLAG_ZK_AUTH environment variable; never on the command line).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub zk_auth_file: Option<std::path::PathBuf>,
+
+    /// Read storm-kafka KafkaSpout offsets under this ZooKeeper path (repeatable).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub storm_root: Vec<String>,
+
+    /// Read Trident Kafka spout offsets under this ZooKeeper path.
+    #[arg(long, value_name = "ROOT", num_args = 0..=1, default_missing_value = "/transactional", global = true)]
+    pub trident: Option<String>,
+
+    /// Read classic consumer groups under /consumers (the default with --zookeeper
+    /// unless --storm-root or --trident is given).
+    #[arg(long, global = true)]
+    pub classic: bool,
+
+    /// Only Storm topologies whose name matches this regular expression.
+    #[arg(long, value_name = "REGEX", global = true)]
+    pub topology: Option<String>,
+
+    /// Broker listener to use from ZooKeeper registrations (default: PLAINTEXT,
+    /// else the first endpoint).
+    #[arg(long, value_name = "NAME", global = true)]
+    pub listener: Option<String>,
 
     /// Only consumer groups whose id matches this regular expression.
     #[arg(short = 'g', long, value_name = "REGEX", global = true)]

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::kafka::{Isolation, KafkaSettings};
 use crate::sources::Filter;
+use crate::zk::ZkSettings;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,10 +16,39 @@ pub enum Format {
 /// Everything a run needs, decided before any I/O.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Explicit Kafka brokers (`--bootstrap-server`).
     pub kafka: Option<KafkaSettings>,
+    /// ZooKeeper-held sources, and broker discovery when `kafka` is None.
+    pub zookeeper: Option<ZkSources>,
+    /// Read Kafka-committed groups (when some brokers are known).
+    pub kafka_groups: bool,
     pub filter: Filter,
     pub isolation: Isolation,
     pub format: Format,
     /// Upper bound for the whole run.
     pub timeout: Duration,
+    /// librdkafka properties passed through with -X.
+    pub properties: Vec<(String, String)>,
+}
+
+/// What to read from ZooKeeper.
+#[derive(Debug, Clone)]
+pub struct ZkSources {
+    /// Kafka's ensemble: classic consumers and broker registrations.
+    pub kafka_zk: Option<ZkSettings>,
+    /// Storm's ensemble for spout and Trident offsets (defaults to Kafka's).
+    pub storm_zk: Option<ZkSettings>,
+    pub storm_roots: Vec<String>,
+    pub trident_root: Option<String>,
+    /// Classic consumer groups under /consumers.
+    pub classic: bool,
+    /// Listener name to pick from broker registrations.
+    pub listener: Option<String>,
+}
+
+impl ZkSources {
+    /// The ensemble spout offsets are read from.
+    pub fn storm(&self) -> Option<&ZkSettings> {
+        self.storm_zk.as_ref().or(self.kafka_zk.as_ref())
+    }
 }

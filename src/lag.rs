@@ -188,6 +188,9 @@ pub struct Snapshot {
     pub groups: Vec<GroupSummary>,
     /// Run-level problems that did not stop the run (a source that failed).
     pub errors: Vec<String>,
+    /// Oddities that do not make the snapshot incomplete (a broker skipped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Snapshot {
@@ -232,7 +235,7 @@ pub fn build_snapshot(
     partitions
         .sort_by(|a, b| (a.source, &a.group, &a.topic, a.partition).cmp(&(b.source, &b.group, &b.topic, b.partition)));
     let groups = summarize(groups, &partitions);
-    Snapshot { taken_at, partitions, groups, errors: Vec::new() }
+    Snapshot { taken_at, partitions, groups, errors: Vec::new(), warnings: Vec::new() }
 }
 
 fn join_row(c: Committed, offsets: &OffsetTable) -> PartitionLag {

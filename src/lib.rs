@@ -3,12 +3,15 @@
 //! The binary in `main.rs` parses the command line (`cli`) into an immutable
 //! [`config::Config`]; everything below it never sees clap.
 
+pub mod brokers_zk;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod exit;
 pub mod kafka;
 pub mod lag;
+pub mod listing;
 pub mod output;
 pub mod run;
 pub mod sources;
+pub mod zk;

@@ -7,12 +7,13 @@ use clap::Parser;
 use regex::Regex;
 
 use klag::cli::{self, Cli, Command, FormatArg, IsolationArg, QueryArgs};
-use klag::config::{Config, Format};
+use klag::config::{Config, Format, ZkSources};
 use klag::exit::ExitCode;
 use klag::kafka::{Isolation, KafkaSettings};
 use klag::lag::Snapshot;
 use klag::sources::Filter;
-use klag::{demo, output, run};
+use klag::zk::ZkSettings;
+use klag::{demo, listing, output, run};
 
 fn main() {
     let cli = Cli::parse();
@@ -36,6 +37,26 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = config(&cli.query, true)?;
             demo::run(&config, args.once, std::time::Duration::from_secs_f64(args.interval.max(0.1)))
         }
+        Some(Command::Groups) => {
+            let config = config(&cli.query, false)?;
+            let listing = listing::list(&config);
+            let mut out = std::io::stdout().lock();
+            let written = match config.format {
+                Format::Json => serde_json::to_writer_pretty(&mut out, &listing)
+                    .map_err(std::io::Error::other)
+                    .and_then(|()| writeln!(out)),
+                Format::Table => listing::render_table(&listing, &mut out),
+            };
+            ignore_broken_pipe(written)?;
+            for e in &listing.errors {
+                eprintln!("klag: error: {e}");
+            }
+            Ok(match (listing.groups.is_empty(), listing.errors.is_empty()) {
+                (_, true) => ExitCode::Ok,
+                (true, false) => ExitCode::Nothing,
+                (false, false) => ExitCode::Partial,
+            })
+        }
         None => {
             let config = config(&cli.query, false)?;
             let snapshot = run::snapshot(&config);
@@ -54,9 +75,16 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         Some(b) => {
             Some(KafkaSettings { bootstrap: b.trim().to_string(), timeout: q.timeout, properties: q.property.clone() })
         }
-        None if demo => None,
-        None => bail!("no source given: use --bootstrap-server HOST:PORT (or try `klag demo`)"),
+        None => None,
     };
+    let zookeeper = zk_sources(q)?;
+    if kafka.is_none() && zookeeper.is_none() && !demo {
+        bail!("no source given: use --bootstrap-server HOST:PORT or --zookeeper CONNECT (or try `klag demo`)");
+    }
+    // Storm and Trident flags narrow the run to those sources; without them,
+    // every group of the cluster is read.
+    let storm_only = !q.storm_root.is_empty() || q.trident.is_some();
+    let kafka_groups = q.bootstrap_server.is_some() || !storm_only;
     let format = match q.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Json) => Format::Json,
@@ -65,7 +93,14 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
     };
     Ok(Config {
         kafka,
-        filter: Filter { group: regex("group", &q.group)?, topic: regex("topic", &q.topic)?, topology: None },
+        zookeeper,
+        kafka_groups,
+        properties: q.property.clone(),
+        filter: Filter {
+            group: regex("group", &q.group)?,
+            topic: regex("topic", &q.topic)?,
+            topology: regex("topology", &q.topology)?,
+        },
         isolation: match q.isolation {
             IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
             IsolationArg::ReadCommitted => Isolation::ReadCommitted,
@@ -75,11 +110,63 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
     })
 }
 
+/// The ZooKeeper part of the configuration, if any ZooKeeper was named.
+fn zk_sources(q: &QueryArgs) -> anyhow::Result<Option<ZkSources>> {
+    let storm_only = !q.storm_root.is_empty() || q.trident.is_some();
+    if q.zookeeper.is_none() && q.storm_zookeeper.is_none() {
+        if storm_only || q.classic {
+            bail!("--storm-root, --trident and --classic need --zookeeper (or --storm-zookeeper)");
+        }
+        return Ok(None);
+    }
+    let digest = zk_digest(q)?;
+    let settings = |connect: &Option<String>| -> anyhow::Result<Option<ZkSettings>> {
+        match connect.as_deref().map(str::trim) {
+            Some("") => bail!("empty ZooKeeper connect string"),
+            Some(c) => Ok(Some(ZkSettings { connect: c.to_string(), timeout: q.timeout, digest: digest.clone() })),
+            None => Ok(None),
+        }
+    };
+    Ok(Some(ZkSources {
+        kafka_zk: settings(&q.zookeeper)?,
+        storm_zk: settings(&q.storm_zookeeper)?,
+        storm_roots: q.storm_root.clone(),
+        trident_root: q.trident.clone(),
+        classic: q.classic || (!storm_only && q.zookeeper.is_some()),
+        listener: q.listener.clone(),
+    }))
+}
+
+/// ZooKeeper digest credentials (`user:password`) from --zk-auth-file or the
+/// KLAG_ZK_AUTH environment variable; never from a command-line value.
+fn zk_digest(q: &QueryArgs) -> anyhow::Result<Option<String>> {
+    if let Some(path) = &q.zk_auth_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read ZooKeeper credentials from {}", path.display()))?;
+        let line = text.lines().next().unwrap_or("").trim().to_string();
+        if !line.contains(':') {
+            bail!("{}: expected one line `user:password`", path.display());
+        }
+        return Ok(Some(line));
+    }
+    Ok(std::env::var("KLAG_ZK_AUTH").ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// A closed pipe (`klag | head`) is not an error worth a message.
+fn ignore_broken_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing output"),
+    }
+}
+
 /// Writes the snapshot to stdout, problems to stderr, and picks the exit code.
 fn emit(config: &Config, snapshot: &Snapshot) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
-    output::exporter(config.format).render(snapshot, &mut stdout).context("writing output")?;
-    stdout.flush().context("writing output")?;
+    ignore_broken_pipe(output::exporter(config.format).render(snapshot, &mut stdout).and_then(|()| stdout.flush()))?;
+    for w in &snapshot.warnings {
+        eprintln!("klag: warning: {w}");
+    }
     for e in &snapshot.errors {
         eprintln!("klag: error: {e}");
     }

@@ -10,6 +10,7 @@ use crate::lag::Snapshot;
 
 pub use json::Json;
 pub use table::Table;
+pub(crate) use table::{layout, printable};
 
 /// Renders a whole snapshot to a writer.
 pub trait Exporter {

@@ -51,12 +51,12 @@ fn text(v: &Option<String>) -> String {
 }
 
 /// Names come from outside: keep control characters from moving the cursor.
-fn printable(s: &str) -> String {
+pub(crate) fn printable(s: &str) -> String {
     s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
 }
 
 /// Lays out rows with two spaces between columns; `right` lists numeric columns.
-fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
+pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
     let mut b = Builder::default();
     b.push_record(header.iter().map(|h| h.to_string()));
     for r in rows {

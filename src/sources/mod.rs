@@ -1,6 +1,9 @@
 //! Offset sources: each yields committed positions as [`crate::lag::Committed`] rows.
 
 pub mod kafka_groups;
+pub mod storm;
+pub mod trident;
+pub mod zk_consumers;
 
 use regex::Regex;
 
@@ -13,6 +16,8 @@ pub struct SourceResult {
     pub rows: Vec<Committed>,
     /// Problems that are not tied to one row (a source that failed as a whole).
     pub errors: Vec<String>,
+    /// Oddities worth a line on stderr that do not make the run incomplete.
+    pub warnings: Vec<String>,
 }
 
 impl SourceResult {
@@ -20,6 +25,7 @@ impl SourceResult {
         self.groups.extend(other.groups);
         self.rows.extend(other.rows);
         self.errors.extend(other.errors);
+        self.warnings.extend(other.warnings);
     }
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod zk_writer;
+
 use std::process::Output;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
