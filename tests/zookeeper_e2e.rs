@@ -75,6 +75,14 @@ fn every_zookeeper_layout_is_measured_exactly() {
         put(&c, &format!("{storm_root}/spoutW/{orders}/partition_1"), &spout_node(topo_w, &orders, 1, 2)).await;
         // A broken node: reported on its row, everything else complete.
         put(&c, &format!("{storm_root}/spoutBad/partition_0"), b"{\"offset\": ").await;
+        // A partition of a topic that no longer exists.
+        let gone = format!("{p}-deleted-topic");
+        put(
+            &c,
+            &format!("{storm_root}/spoutGone/partition_0"),
+            &spout_node(("gone-topo", "gone-topo-1-1"), &gone, 0, 3),
+        )
+        .await;
 
         // Trident storm-kafka: the numerically largest txid wins (12 > 5).
         let tk = |offset: i64, next: i64| {
@@ -131,6 +139,11 @@ fn every_zookeeper_layout_is_measured_exactly() {
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["flags"], json!(["bad_data"]));
     assert!(bad[0]["error"].as_str().unwrap().contains(&format!("{storm_root}/spoutBad/partition_0")));
+
+    let gone = row(&doc, "spoutGone", &format!("{p}-deleted-topic"), 0);
+    assert_eq!(gone["flags"], json!(["unavailable"]));
+    assert_eq!(gone["committed"], 3);
+    assert!(gone["error"].as_str().unwrap().contains("Unknown topic"), "{gone}");
 
     assert_lag(&doc, "streamK", &clicks, 0, 9, 10);
     assert_eq!(row(&doc, "streamK", &clicks, 0)["source"], "trident");
