@@ -20,6 +20,11 @@ KLAG_KAFKA39_PORT="${KLAG_KAFKA39_PORT:-19092}"
 KLAG_KAFKA4_PORT="${KLAG_KAFKA4_PORT:-29092}"
 # The KRaft controller listener of kafka4 sits right above its broker port.
 KLAG_KAFKA4_CONTROLLER_PORT="${KLAG_KAFKA4_CONTROLLER_PORT:-$((KLAG_KAFKA4_PORT + 1))}"
+# Graphite carbon-cache: plaintext line receiver (TCP and UDP on the same port
+# number); its pickle receiver and cache query port sit right above it.
+KLAG_CARBON_PORT="${KLAG_CARBON_PORT:-22003}"
+# InfluxDB 1.x HTTP API; its RPC (backup/restore) bind sits right above it.
+KLAG_INFLUX_PORT="${KLAG_INFLUX_PORT:-28086}"
 
 # Debian's ZooKeeper 3.8 (package `zookeeper`). Its jar's manifest carries the
 # Class-Path of its dependencies; slf4j-log4j12 + log4j 1.2 (both hard
@@ -70,6 +75,12 @@ system_deps_ready() {
         [[ -f /usr/share/java/zookeeper.jar ]] &&
         [[ -f /usr/share/java/slf4j-log4j12.jar ]] &&
         [[ -f /usr/share/java/log4j-1.2.jar ]]
+}
+
+# True when the Debian packages of the metrics sinks are present: graphite-carbon
+# (carbon-cache, with python3-whisper's whisper-fetch), influxdb and influxdb-client.
+metrics_deps_ready() {
+    [[ -x /usr/bin/carbon-cache && -x /usr/bin/whisper-fetch && -x /usr/bin/influxd && -x /usr/bin/influx ]]
 }
 
 # JVM flags for short-lived JVMs (CLI tools, the KRaft format step): startup
