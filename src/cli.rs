@@ -10,10 +10,14 @@ Exit codes:
      everything else was reported exactly
   2  usage error
   3  nothing could be measured (cluster unreachable, timeout)
+  4  delivery failed: some lines could not be delivered to a --send
+     destination (kept in --spool DIR if given); 3 outranks 4, 4 outranks 1
 
 Examples:
   klag --bootstrap-server kafka1:9092
   klag --bootstrap-server kafka1:9092 --group '^billing' --format json | jq '.groups'
+  klag -b kafka1:9092 --format graphite | nc graphite 2003
+  klag -b kafka1:9092 --send influx://influx:8086/kafka --spool /var/spool/klag
   klag demo";
 
 /// How far behind are my Kafka consumers?
@@ -126,6 +130,71 @@ pub struct QueryArgs {
     /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
     pub property: Vec<(String, String)>,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
+}
+
+/// Metrics formats, `--output` and delivery to Graphite and InfluxDB.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Metrics output and delivery")]
+pub struct MetricsArgs {
+    /// Write the output to FILE (through a temporary file renamed into place,
+    /// so readers never see half a file) instead of stdout.
+    #[arg(short = 'o', long, value_name = "FILE", global = true)]
+    pub output: Option<std::path::PathBuf>,
+
+    /// Graphite path prefix: dot-separated components of letters, digits, _ and -.
+    #[arg(long, value_name = "PREFIX", default_value = "klag", global = true)]
+    pub prefix: String,
+
+    /// Graphite: write Graphite 1.1 tagged series (`name;tag=value`) instead of paths.
+    #[arg(long, global = true)]
+    pub graphite_tags: bool,
+
+    /// Influx: timestamp precision of the lines.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::Ns, global = true)]
+    pub precision: PrecisionArg,
+
+    /// Influx: klag's measurements, or Telegraf's burrow input schema
+    /// (burrow_partition, burrow_group) for existing dashboards.
+    #[arg(long, value_enum, default_value_t = InfluxSchemaArg::Klag, global = true)]
+    pub influx_schema: InfluxSchemaArg,
+
+    /// Influx burrow schema: the value of the `cluster` tag.
+    #[arg(long, value_name = "NAME", default_value = "local", global = true)]
+    pub burrow_cluster: String,
+
+    /// Also deliver the metrics to URL (repeatable): graphite://HOST[:PORT],
+    /// graphite+udp://HOST[:PORT], influx://HOST[:PORT]/DB,
+    /// influx2://HOST[:PORT]?org=ORG&bucket=BUCKET. Credentials come from
+    /// KLAG_INFLUX_USERNAME, KLAG_INFLUX_PASSWORD (influx) and KLAG_INFLUX_TOKEN (influx2).
+    #[arg(long, value_name = "URL", global = true)]
+    pub send: Vec<String>,
+
+    /// Keep lines that could not be delivered in DIR and deliver them first
+    /// on the next run, with their original timestamps.
+    #[arg(long, value_name = "DIR", global = true)]
+    pub spool: Option<std::path::PathBuf>,
+
+    /// Bound of the spool per destination, e.g. 10M, 512k; when it is hit the
+    /// oldest lines are dropped (and counted).
+    #[arg(long, value_name = "SIZE", default_value = "10M", value_parser = parse_size, global = true)]
+    pub spool_max: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PrecisionArg {
+    S,
+    Ms,
+    Us,
+    Ns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InfluxSchemaArg {
+    Klag,
+    Burrow,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -140,6 +209,14 @@ pub enum FormatArg {
     Table,
     /// One JSON document (schema in the README).
     Json,
+    /// Graphite plaintext lines: <prefix>.<path> <value> <unix-seconds>.
+    Graphite,
+    /// InfluxDB line protocol.
+    Influx,
+    /// Prometheus text exposition (node_exporter textfile collector).
+    Prometheus,
+    /// One CSV row per partition, with a header row.
+    Csv,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
@@ -159,6 +236,22 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("duration {s:?} must be positive"));
     }
     Ok(std::time::Duration::from_secs_f64(seconds))
+}
+
+/// Parses a byte size: `1048576`, `512k`, `10M`, `1G` (powers of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}: expected e.g. 10M, 512k"))?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("invalid size unit {unit:?} in {s:?}: use k, M or G")),
+    };
+    n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("size {s:?} must be positive and below 16 EiB"))
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {

@@ -11,6 +11,10 @@ use crate::zk::ZkSettings;
 pub enum Format {
     Table,
     Json,
+    Graphite,
+    Influx,
+    Prometheus,
+    Csv,
 }
 
 /// Everything a run needs, decided before any I/O.
@@ -29,6 +33,14 @@ pub struct Config {
     pub timeout: Duration,
     /// librdkafka properties passed through with -X.
     pub properties: Vec<(String, String)>,
+    /// Options of the metrics formats (graphite, influx), also used by `--send`.
+    pub metrics: crate::output::MetricsOptions,
+    /// `--output FILE`: written atomically instead of stdout.
+    pub output: Option<std::path::PathBuf>,
+    /// `--send` destinations.
+    pub sinks: Vec<crate::sinks::SinkSpec>,
+    /// `--spool DIR`: keep undelivered lines for the next run.
+    pub spool: Option<crate::sinks::SpoolSettings>,
 }
 
 /// What to read from ZooKeeper.

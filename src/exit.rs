@@ -12,11 +12,23 @@ pub enum ExitCode {
     Usage = 2,
     /// Nothing could be measured: cluster or ZooKeeper unreachable, timeout.
     Nothing = 3,
+    /// Some lines could not be delivered to a `--send` destination (they are
+    /// in the spool with `--spool`). Outranks `Partial`; `Nothing` outranks it.
+    DeliveryFailed = 4,
 }
 
 impl ExitCode {
     pub fn code(self) -> i32 {
         self as i32
+    }
+
+    /// The code of a run whose measurement gave `self` and whose delivery
+    /// failed (`delivery_failed`): 2 and 3 stay, 0 and 1 become 4.
+    pub fn with_delivery(self, delivery_failed: bool) -> ExitCode {
+        match self {
+            ExitCode::Ok | ExitCode::Partial if delivery_failed => ExitCode::DeliveryFailed,
+            other => other,
+        }
     }
 }
 

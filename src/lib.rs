@@ -13,5 +13,6 @@ pub mod lag;
 pub mod listing;
 pub mod output;
 pub mod run;
+pub mod sinks;
 pub mod sources;
 pub mod zk;

@@ -6,11 +6,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use regex::Regex;
 
-use klag::cli::{self, Cli, Command, FormatArg, IsolationArg, QueryArgs};
+use klag::cli::{self, Cli, Command, FormatArg, InfluxSchemaArg, IsolationArg, MetricsArgs, PrecisionArg, QueryArgs};
 use klag::config::{Config, Format, ZkSources};
 use klag::exit::ExitCode;
 use klag::kafka::{Isolation, KafkaSettings};
 use klag::lag::Snapshot;
+use klag::output::metrics::{validate_prefix, InfluxSchema, MetricsOptions, Precision};
+use klag::sinks::{self, SinkSpec, SpoolSettings};
 use klag::sources::Filter;
 use klag::zk::ZkSettings;
 use klag::{demo, listing, output, run};
@@ -45,7 +47,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Format::Json => serde_json::to_writer_pretty(&mut out, &listing)
                     .map_err(std::io::Error::other)
                     .and_then(|()| writeln!(out)),
-                Format::Table => listing::render_table(&listing, &mut out),
+                // The metrics formats have no listing form: a table.
+                _ => listing::render_table(&listing, &mut out),
             };
             ignore_broken_pipe(written)?;
             for e in &listing.errors {
@@ -59,8 +62,10 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = config(&cli.query, false)?;
+            // The run's deadline: measurement and delivery both end by it.
+            let deadline = std::time::Instant::now() + config.timeout;
             let snapshot = run::snapshot(&config);
-            emit(&config, &snapshot)
+            emit(&config, &snapshot, deadline)
         }
     }
 }
@@ -88,6 +93,10 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
     let format = match q.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Graphite) => Format::Graphite,
+        Some(FormatArg::Influx) => Format::Influx,
+        Some(FormatArg::Prometheus) => Format::Prometheus,
+        Some(FormatArg::Csv) => Format::Csv,
         None if std::io::stdout().is_terminal() => Format::Table,
         None => Format::Json,
     };
@@ -107,7 +116,39 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         },
         format,
         timeout: q.timeout,
+        metrics: metrics_options(&q.metrics)?,
+        output: q.metrics.output.clone(),
+        sinks: sinks(&q.metrics)?,
+        spool: q.metrics.spool.clone().map(|dir| SpoolSettings { dir, max_bytes: q.metrics.spool_max }),
     })
+}
+
+/// The metrics formats' options (`--prefix`, `--precision`, ...).
+fn metrics_options(m: &MetricsArgs) -> anyhow::Result<MetricsOptions> {
+    validate_prefix(&m.prefix).map_err(anyhow::Error::msg)?;
+    Ok(MetricsOptions {
+        prefix: m.prefix.clone(),
+        graphite_tags: m.graphite_tags,
+        precision: match m.precision {
+            PrecisionArg::S => Precision::S,
+            PrecisionArg::Ms => Precision::Ms,
+            PrecisionArg::Us => Precision::Us,
+            PrecisionArg::Ns => Precision::Ns,
+        },
+        influx_schema: match m.influx_schema {
+            InfluxSchemaArg::Klag => InfluxSchema::Klag,
+            InfluxSchemaArg::Burrow => InfluxSchema::Burrow,
+        },
+        burrow_cluster: m.burrow_cluster.clone(),
+    })
+}
+
+/// The `--send` destinations, credentials read from the environment.
+fn sinks(m: &MetricsArgs) -> anyhow::Result<Vec<SinkSpec>> {
+    if m.spool.is_some() && m.send.is_empty() {
+        bail!("--spool keeps lines for --send destinations: give at least one --send URL");
+    }
+    Ok(m.send.iter().map(|u| SinkSpec::parse(u, &sinks::process_env)).collect::<Result<_, _>>()?)
 }
 
 /// The ZooKeeper part of the configuration, if any ZooKeeper was named.
@@ -161,9 +202,16 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
 }
 
 /// Writes the snapshot to stdout, problems to stderr, and picks the exit code.
-fn emit(config: &Config, snapshot: &Snapshot) -> anyhow::Result<ExitCode> {
-    let mut stdout = std::io::stdout().lock();
-    ignore_broken_pipe(output::exporter(config.format).render(snapshot, &mut stdout).and_then(|()| stdout.flush()))?;
+fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> anyhow::Result<ExitCode> {
+    let exporter = output::exporter_with(config.format, &config.metrics);
+    if let Some(path) = &config.output {
+        let mut buf = Vec::new();
+        exporter.render(snapshot, &mut buf).context("rendering output")?;
+        output::write_atomic(path, &buf).with_context(|| format!("writing {}", path.display()))?;
+    } else {
+        let mut stdout = std::io::stdout().lock();
+        ignore_broken_pipe(exporter.render(snapshot, &mut stdout).and_then(|()| stdout.flush()))?;
+    }
     for w in &snapshot.warnings {
         eprintln!("klag: warning: {w}");
     }
@@ -174,5 +222,14 @@ fn emit(config: &Config, snapshot: &Snapshot) -> anyhow::Result<ExitCode> {
     if unmeasured > 0 {
         eprintln!("klag: warning: {unmeasured} partition(s) could not be measured; see their \"error\" and \"flags\"");
     }
-    Ok(snapshot.coverage().into())
+    let mut delivery_failed = false;
+    for report in sinks::deliver(snapshot, &config.metrics, &config.sinks, config.spool.as_ref(), deadline) {
+        if report.ok() {
+            eprintln!("klag: {report}");
+        } else {
+            delivery_failed = true;
+            eprintln!("klag: error: delivery to {report}");
+        }
+    }
+    Ok(ExitCode::from(snapshot.coverage()).with_delivery(delivery_failed))
 }

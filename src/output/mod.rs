@@ -1,6 +1,12 @@
 //! Renders a [`Snapshot`]: one file per format, all behind [`Exporter`].
 
+pub mod csv;
+mod file;
+pub mod graphite;
+pub mod influx;
 mod json;
+pub mod metrics;
+pub mod prometheus;
 mod table;
 
 use std::io::{self, Write};
@@ -8,7 +14,13 @@ use std::io::{self, Write};
 use crate::config::Format;
 use crate::lag::Snapshot;
 
+pub use csv::Csv;
+pub use file::write_atomic;
+pub use graphite::Graphite;
+pub use influx::Influx;
 pub use json::Json;
+pub use metrics::MetricsOptions;
+pub use prometheus::Prometheus;
 pub use table::Table;
 pub(crate) use table::{layout, printable};
 
@@ -17,11 +29,24 @@ pub trait Exporter {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()>;
 }
 
-/// The exporter for a format.
+/// The exporter for a format, with default metrics options.
 pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    exporter_with(format, &MetricsOptions::default())
+}
+
+/// The exporter for a format, with the metrics formats' options.
+pub fn exporter_with(format: Format, options: &MetricsOptions) -> Box<dyn Exporter> {
     match format {
         Format::Table => Box::new(Table),
         Format::Json => Box::new(Json),
+        Format::Graphite => Box::new(Graphite { prefix: options.prefix.clone(), tagged: options.graphite_tags }),
+        Format::Influx => Box::new(Influx {
+            schema: options.influx_schema,
+            precision: options.precision,
+            burrow_cluster: options.burrow_cluster.clone(),
+        }),
+        Format::Prometheus => Box::new(Prometheus),
+        Format::Csv => Box::new(Csv),
     }
 }
 

@@ -1,0 +1,399 @@
+//! The numbers every metrics format emits, at three levels: partition, topic
+//! (one group's view of one topic) and group. Graphite, Influx, Prometheus and
+//! CSV all render the [`Point`]s built here, so a new metric is one line in
+//! [`PARTITION_METRICS`] and shows up in every format.
+
+use std::collections::BTreeMap;
+
+use crate::lag::{PartitionLag, Snapshot, Source};
+
+/// How a partition metric rolls up into topic and group values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Agg {
+    /// Sum of the known values (unknown ones are left out, see `unmeasured`).
+    Sum,
+    /// Largest known value.
+    Max,
+}
+
+/// One roll-up of a partition metric: its name at that level and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Rollup {
+    pub name: &'static str,
+    pub agg: Agg,
+    pub help: &'static str,
+}
+
+/// A per-partition number and its topic and group roll-ups.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    pub name: &'static str,
+    pub help: &'static str,
+    pub value: fn(&PartitionLag) -> Option<i64>,
+    pub topic: &'static [Rollup],
+    pub group: &'static [Rollup],
+}
+
+const fn r(name: &'static str, agg: Agg, help: &'static str) -> Rollup {
+    Rollup { name, agg, help }
+}
+
+/// Every per-partition metric. Add a line here and every format emits it.
+pub const PARTITION_METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "lag",
+        help: "Messages the consumer has yet to read: log_end - committed, at least 0.",
+        value: |p| p.lag,
+        topic: &[
+            r("lag", Agg::Sum, "Sum of the known partition lags of the group on the topic."),
+            r("max_lag", Agg::Max, "Largest partition lag of the group on the topic."),
+        ],
+        group: &[
+            r("lag", Agg::Sum, "Sum of the known partition lags of the group."),
+            r("max_lag", Agg::Max, "Largest partition lag of the group."),
+        ],
+    },
+    MetricDef {
+        name: "committed",
+        help: "Committed offset: the next offset the consumer will read.",
+        value: |p| p.committed,
+        topic: &[r("committed", Agg::Sum, "Sum of the known committed offsets of the group on the topic.")],
+        group: &[],
+    },
+    MetricDef {
+        name: "log_start",
+        help: "First offset still in the partition's log.",
+        value: |p| p.log_start,
+        topic: &[r("log_start", Agg::Sum, "Sum of the known log start offsets of the topic's partitions.")],
+        group: &[],
+    },
+    MetricDef {
+        name: "log_end",
+        help: "Log end offset (high watermark, or last stable offset with --isolation read-committed).",
+        value: |p| p.log_end,
+        topic: &[r("log_end", Agg::Sum, "Sum of the known log end offsets of the topic's partitions.")],
+        group: &[],
+    },
+];
+
+/// Counts emitted at topic and group level besides the roll-ups.
+pub const PARTITIONS_HELP: &str = "Partitions reported for the group (and topic).";
+pub const UNMEASURED_HELP: &str = "Partitions whose lag is unknown (no commit, offsets unavailable, bad data).";
+pub const MEMBERS_HELP: &str = "Members of the consumer group, where the source knows them.";
+
+/// Timestamp unit of Influx line protocol (`--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    S,
+    Ms,
+    Us,
+    #[default]
+    Ns,
+}
+
+impl Precision {
+    /// The name in `/api/v2/write?precision=` and `--precision`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::S => "s",
+            Precision::Ms => "ms",
+            Precision::Us => "us",
+            Precision::Ns => "ns",
+        }
+    }
+
+    /// The name in InfluxDB 1.x `/write?precision=` (which says `u` and `n`).
+    pub fn as_v1_str(self) -> &'static str {
+        match self {
+            Precision::S => "s",
+            Precision::Ms => "ms",
+            Precision::Us => "u",
+            Precision::Ns => "n",
+        }
+    }
+}
+
+/// Which measurements and fields `--format influx` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InfluxSchema {
+    /// klag_partition, klag_topic, klag_group.
+    #[default]
+    Klag,
+    /// Telegraf's burrow input: burrow_partition, burrow_group.
+    Burrow,
+}
+
+/// Options of the metrics formats, shared by stdout output and `--send`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Graphite path prefix: dot-separated components of `[A-Za-z0-9_-]`.
+    pub prefix: String,
+    /// Graphite 1.1 tagged series (`name;tag=value`) instead of plain paths.
+    pub graphite_tags: bool,
+    pub precision: Precision,
+    pub influx_schema: InfluxSchema,
+    /// The `cluster` tag of the burrow schema.
+    pub burrow_cluster: String,
+}
+
+pub const DEFAULT_PREFIX: &str = "klag";
+pub const DEFAULT_BURROW_CLUSTER: &str = "local";
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            prefix: DEFAULT_PREFIX.to_string(),
+            graphite_tags: false,
+            precision: Precision::Ns,
+            influx_schema: InfluxSchema::Klag,
+            burrow_cluster: DEFAULT_BURROW_CLUSTER.to_string(),
+        }
+    }
+}
+
+/// Checks a `--prefix`: empty, or dot-separated non-empty components of
+/// ASCII letters, digits, `_` and `-`.
+pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Ok(());
+    }
+    for c in prefix.split('.') {
+        if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+            return Err(format!(
+                "invalid --prefix {prefix:?}: use dot-separated components of letters, digits, '_' and '-'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Which level a point describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Partition,
+    Topic,
+    Group,
+}
+
+impl Level {
+    pub const ALL: [Level; 3] = [Level::Partition, Level::Topic, Level::Group];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Partition => "partition",
+            Level::Topic => "topic",
+            Level::Group => "group",
+        }
+    }
+
+    /// Every value name emitted at this level, in emission order.
+    pub fn value_names(self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        for m in PARTITION_METRICS {
+            match self {
+                Level::Partition => names.push(m.name),
+                Level::Topic => names.extend(m.topic.iter().map(|r| r.name)),
+                Level::Group => names.extend(m.group.iter().map(|r| r.name)),
+            }
+        }
+        match self {
+            Level::Partition => {}
+            Level::Topic => names.extend(["partitions", "unmeasured"]),
+            Level::Group => names.extend(["partitions", "unmeasured", "members"]),
+        }
+        names
+    }
+
+    /// The help text of a value at this level.
+    pub fn help(self, name: &str) -> &'static str {
+        for m in PARTITION_METRICS {
+            let found = match self {
+                Level::Partition => (m.name == name).then_some(m.help),
+                Level::Topic => m.topic.iter().find(|r| r.name == name).map(|r| r.help),
+                Level::Group => m.group.iter().find(|r| r.name == name).map(|r| r.help),
+            };
+            if let Some(h) = found {
+                return h;
+            }
+        }
+        match name {
+            "partitions" => PARTITIONS_HELP,
+            "unmeasured" => UNMEASURED_HELP,
+            "members" => MEMBERS_HELP,
+            _ => "",
+        }
+    }
+}
+
+/// One measured thing at one level, with the values known for it. Unknown
+/// values are absent, never zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Point<'a> {
+    pub level: Level,
+    pub source: Source,
+    /// Group id, spout id or Trident stream id.
+    pub group: &'a str,
+    pub topic: Option<&'a str>,
+    pub partition: Option<i32>,
+    /// Storm topology name, where known.
+    pub topology: Option<&'a str>,
+    /// The spout id for Storm and Trident sources (the same as `group`).
+    pub spout: Option<&'a str>,
+    /// The committing member's host, where known (partition level only).
+    pub host: Option<&'a str>,
+    pub values: Vec<(&'static str, i64)>,
+}
+
+impl Point<'_> {
+    /// The identifying labels that are known and not empty, sorted by key.
+    pub fn labels(&self) -> Vec<(&'static str, String)> {
+        let mut l: Vec<(&'static str, String)> = vec![("group", self.group.to_string())];
+        if let Some(p) = self.partition {
+            l.push(("partition", p.to_string()));
+        }
+        l.push(("source", self.source.as_str().to_string()));
+        if let Some(s) = self.spout {
+            l.push(("spout", s.to_string()));
+        }
+        if let Some(t) = self.topic {
+            l.push(("topic", t.to_string()));
+        }
+        if let Some(t) = self.topology {
+            l.push(("topology", t.to_string()));
+        }
+        l.retain(|(_, v)| !v.is_empty());
+        l
+    }
+
+    pub fn value(&self, name: &str) -> Option<i64> {
+        self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
+}
+
+fn spout_of(source: Source, group: &str) -> Option<&str> {
+    matches!(source, Source::Storm | Source::Trident).then_some(group)
+}
+
+fn roll(values: &[Option<i64>], agg: Agg) -> Option<i64> {
+    let known = values.iter().flatten().copied();
+    match agg {
+        Agg::Sum => known.fold(None, |acc: Option<i64>, v| Some(acc.unwrap_or(0).saturating_add(v))),
+        Agg::Max => known.max(),
+    }
+}
+
+/// Partition, then topic, then group points of a snapshot, each level in the
+/// snapshot's order (source, group, topic, partition).
+pub fn points(snapshot: &Snapshot) -> Vec<Point<'_>> {
+    let mut out = Vec::new();
+    for p in &snapshot.partitions {
+        let values = PARTITION_METRICS.iter().filter_map(|m| (m.value)(p).map(|v| (m.name, v))).collect();
+        out.push(Point {
+            level: Level::Partition,
+            source: p.source,
+            group: &p.group,
+            topic: Some(&p.topic),
+            partition: Some(p.partition),
+            topology: p.topology.as_deref(),
+            spout: spout_of(p.source, &p.group),
+            host: p.host.as_deref(),
+            values,
+        });
+    }
+    // Topic level: partitions grouped by (source, group, topic), already sorted.
+    let mut topics: BTreeMap<(Source, &str, &str), Vec<&PartitionLag>> = BTreeMap::new();
+    for p in &snapshot.partitions {
+        topics.entry((p.source, &p.group, &p.topic)).or_default().push(p);
+    }
+    for ((source, group, topic), rows) in &topics {
+        let mut values = Vec::new();
+        for m in PARTITION_METRICS {
+            let column: Vec<Option<i64>> = rows.iter().map(|p| (m.value)(p)).collect();
+            for r in m.topic {
+                if let Some(v) = roll(&column, r.agg) {
+                    values.push((r.name, v));
+                }
+            }
+        }
+        values.push(("partitions", rows.len() as i64));
+        values.push(("unmeasured", rows.iter().filter(|p| p.lag.is_none()).count() as i64));
+        out.push(Point {
+            level: Level::Topic,
+            source: *source,
+            group,
+            topic: Some(topic),
+            partition: None,
+            topology: rows.iter().find_map(|p| p.topology.as_deref()),
+            spout: spout_of(*source, group),
+            host: None,
+            values,
+        });
+    }
+    // Group level: every group of the snapshot, also those without partitions.
+    for g in &snapshot.groups {
+        let rows: Vec<&PartitionLag> =
+            snapshot.partitions.iter().filter(|p| p.source == g.source && p.group == g.group).collect();
+        let mut values = Vec::new();
+        for m in PARTITION_METRICS {
+            let column: Vec<Option<i64>> = rows.iter().map(|p| (m.value)(p)).collect();
+            for r in m.group {
+                if let Some(v) = roll(&column, r.agg) {
+                    values.push((r.name, v));
+                }
+            }
+        }
+        values.push(("partitions", g.partitions as i64));
+        values.push(("unmeasured", g.unmeasured as i64));
+        if let Some(m) = g.members {
+            values.push(("members", i64::from(m)));
+        }
+        out.push(Point {
+            level: Level::Group,
+            source: g.source,
+            group: &g.group,
+            topic: None,
+            partition: None,
+            topology: g.topology.as_deref(),
+            spout: spout_of(g.source, &g.group),
+            host: None,
+            values,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::sample;
+
+    #[test]
+    fn every_level_has_its_names_and_unknowns_are_absent() {
+        let s = sample::snapshot();
+        let pts = points(&s);
+        let no_commit = pts
+            .iter()
+            .find(|p| p.level == Level::Partition && p.group == "billing" && p.partition == Some(2))
+            .map(|p| p.values.clone());
+        assert_eq!(no_commit, Some(vec![("log_start", 0), ("log_end", 40)]));
+        let billing = pts.iter().find(|p| p.level == Level::Group && p.group == "billing");
+        assert_eq!(billing.and_then(|p| p.value("lag")), Some(10));
+        let idle = pts.iter().find(|p| p.level == Level::Group && p.group == "idle");
+        assert_eq!(idle.map(|p| p.values.clone()), Some(vec![("partitions", 0), ("unmeasured", 0), ("members", 0)]));
+        for p in &pts {
+            let names = p.level.value_names();
+            assert!(p.values.iter().all(|(n, _)| names.contains(n)), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn group_roll_up_matches_the_snapshot_summary() {
+        let s = sample::snapshot();
+        for g in &s.groups {
+            let p =
+                points(&s).into_iter().find(|p| p.level == Level::Group && p.group == g.group && p.source == g.source);
+            assert_eq!(p.as_ref().and_then(|p| p.value("lag")), g.total_lag);
+            assert_eq!(p.as_ref().and_then(|p| p.value("max_lag")), g.max_lag);
+        }
+    }
+}
