@@ -42,7 +42,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Groups) => {
             let config = config(&cli.query, false)?;
             let listing = listing::list(&config);
-            let mut out = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             let written = match config.format {
                 Format::Json => serde_json::to_writer_pretty(&mut out, &listing)
                     .map_err(std::io::Error::other)
@@ -209,7 +209,8 @@ fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> a
         exporter.render(snapshot, &mut buf).context("rendering output")?;
         output::write_atomic(path, &buf).with_context(|| format!("writing {}", path.display()))?;
     } else {
-        let mut stdout = std::io::stdout().lock();
+        // Buffered: pretty JSON is many short lines, and stdout is line-buffered.
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         ignore_broken_pipe(exporter.render(snapshot, &mut stdout).and_then(|()| stdout.flush()))?;
     }
     for w in &snapshot.warnings {

@@ -17,8 +17,21 @@ pub fn read(kafka: &Kafka, filter: &Filter, deadline: Instant) -> Result<SourceR
     let mut ids: Vec<String> = listings.into_iter().map(|g| g.group_id).filter(|g| filter.wants_group(g)).collect();
     ids.sort();
     ids.dedup();
-    let descriptions = if ids.is_empty() { Vec::new() } else { kafka.describe_groups(&ids, deadline)? };
-    let mut result = read_described(kafka, descriptions, filter, None, deadline);
+    if ids.is_empty() {
+        return Ok(SourceResult { errors: partial_errors, ..SourceResult::default() });
+    }
+    // Descriptions and committed offsets need only the group ids: ask for
+    // both at once rather than one round trip after the other.
+    let (descriptions, committed) = std::thread::scope(|s| {
+        let described = s.spawn(|| kafka.describe_groups(&ids, deadline));
+        let committed = kafka.committed_offsets_of(&ids, None, deadline);
+        (described.join(), committed)
+    });
+    let descriptions = match descriptions {
+        Ok(d) => d?,
+        Err(_) => ids.iter().map(|id| (id.clone(), Err("describing groups failed".to_string()))).collect(),
+    };
+    let mut result = join(descriptions, committed, filter);
     result.errors.extend(partial_errors);
     Ok(result)
 }
@@ -36,6 +49,15 @@ pub fn read_described(
 ) -> SourceResult {
     let ids: Vec<String> = descriptions.iter().map(|(id, _)| id.clone()).collect();
     let committed = if ids.is_empty() { Vec::new() } else { kafka.committed_offsets_of(&ids, partitions, deadline) };
+    join(descriptions, committed, filter)
+}
+
+/// Joins descriptions (owners) with committed offsets into rows per group.
+fn join(
+    descriptions: Vec<(String, Result<GroupDescription, String>)>,
+    committed: Vec<(String, Result<Vec<CommittedOffset>, String>)>,
+    filter: &Filter,
+) -> SourceResult {
     let mut committed: BTreeMap<String, Result<Vec<CommittedOffset>, String>> = committed.into_iter().collect();
 
     let mut result = SourceResult::default();
