@@ -1,0 +1,290 @@
+//! `--send` delivery against fake peers on loopback (no services needed): a
+//! stopped sink, one that resets the connection, one that never confirms, a
+//! well-behaved one, fake InfluxDB HTTP servers, and the spool between runs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::DateTime;
+
+use klag::lag::{build_snapshot, Committed, LogOffsets, OffsetTable, Snapshot, Source};
+use klag::output::{render_to_string, Graphite, MetricsOptions};
+use klag::sinks::{deliver, SinkSpec, SpoolSettings};
+
+fn snapshot(secs: i64) -> Snapshot {
+    let mut offsets = OffsetTable::new();
+    offsets.insert(("orders.v2".into(), 0), LogOffsets { start: Some(0), end: Some(10), error: None });
+    let rows = vec![Committed::new(Source::Kafka, "billing team", "orders.v2", 0, Some(4))];
+    build_snapshot(DateTime::from_timestamp(secs, 0).unwrap(), vec![], rows, &offsets)
+}
+
+fn graphite_lines(s: &Snapshot) -> Vec<String> {
+    render_to_string(&Graphite::default(), s).lines().map(|l| format!("{l}\n")).collect()
+}
+
+fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn spec(url: &str) -> SinkSpec {
+    SinkSpec::parse(url, &|_| None).unwrap()
+}
+
+fn soon(ms: u64) -> Instant {
+    Instant::now() + Duration::from_millis(ms)
+}
+
+/// Accepts connections; each is handled by `f`; returns what every
+/// connection sent (as read by `f`) and the number of connections.
+type Received = Arc<Mutex<Vec<Vec<u8>>>>;
+type Requests = Arc<Mutex<Vec<(String, String)>>>;
+
+fn fake(f: fn(TcpStream) -> Vec<u8>) -> (u16, Received, JoinHandle<()>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    let h = std::thread::spawn(move || {
+        l.set_nonblocking(false).unwrap();
+        for s in l.incoming().flatten() {
+            let data = f(s);
+            g.lock().unwrap().push(data);
+        }
+    });
+    (port, got, h)
+}
+
+fn read_all(mut s: TcpStream) -> Vec<u8> {
+    let mut buf = Vec::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = s.read_to_end(&mut buf);
+    buf
+}
+
+/// Accepts and resets at once: SO_LINGER 0, then close.
+fn reset(s: TcpStream) -> Vec<u8> {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt on a socket this function owns, with a valid struct.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
+    Vec::new()
+}
+
+/// Reads a few bytes, then closes with data unread (the kernel resets).
+fn read_a_little(mut s: TcpStream) -> Vec<u8> {
+    let mut buf = [0u8; 8];
+    let _ = s.read(&mut buf);
+    std::thread::sleep(Duration::from_millis(50));
+    drop(s);
+    buf.to_vec()
+}
+
+/// Reads everything but never closes (holds the socket for 10 s).
+fn never_confirm(s: TcpStream) -> Vec<u8> {
+    let s2 = s.try_clone().unwrap();
+    let data = read_all(s);
+    std::thread::sleep(Duration::from_secs(10));
+    drop(s2);
+    data
+}
+
+#[test]
+fn a_stopped_sink_delivers_nothing_and_says_so() {
+    let s = snapshot(1_700_000_000);
+    let url = format!("graphite://127.0.0.1:{}", closed_port());
+    let r = deliver(&s, &MetricsOptions::default(), &[spec(&url)], None, soon(3000));
+    assert_eq!(r.len(), 1);
+    let r = &r[0];
+    assert_eq!((r.current, r.delivered, r.undelivered()), (graphite_lines(&s).len(), 0, graphite_lines(&s).len()));
+    assert!(!r.ok());
+    let msg = r.to_string();
+    let n = graphite_lines(&s).len();
+    assert!(
+        msg.contains(&format!("0 of {n} lines delivered")) && msg.contains("refused") && msg.contains("dropped"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_sink_that_resets_is_tried_twice_and_nothing_is_counted() {
+    let s = snapshot(1_700_000_000);
+    for handler in [reset as fn(TcpStream) -> Vec<u8>, read_a_little] {
+        let (port, got, _h) = fake(handler);
+        let r =
+            deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite://127.0.0.1:{port}"))], None, soon(5000));
+        assert_eq!(r[0].delivered, 0, "{}", r[0]);
+        assert!(r[0].error.is_some());
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(got.lock().unwrap().len(), 2, "one attempt and one retry");
+    }
+}
+
+#[test]
+fn a_sink_that_never_confirms_ends_by_the_deadline() {
+    let s = snapshot(1_700_000_000);
+    let (port, _got, _h) = fake(never_confirm);
+    let start = Instant::now();
+    let r = deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite://127.0.0.1:{port}"))], None, soon(800));
+    assert!(start.elapsed() < Duration::from_millis(1500), "took {:?}", start.elapsed());
+    assert_eq!(r[0].delivered, 0);
+    assert!(r[0].to_string().contains("deadline"), "{}", r[0]);
+}
+
+#[test]
+fn a_good_sink_gets_every_line_in_one_connection() {
+    let s = snapshot(1_700_000_000);
+    let (port, got, _h) = fake(read_all);
+    let r = deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite://127.0.0.1:{port}"))], None, soon(5000));
+    assert!(r[0].ok(), "{}", r[0]);
+    assert_eq!(r[0].delivered, graphite_lines(&s).len());
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(String::from_utf8_lossy(&got[0]), graphite_lines(&s).concat());
+    assert!(got[0].starts_with(b"klag.partition.kafka.billing_team.orders_v2.0.lag 6 1700000000\n"));
+}
+
+#[test]
+fn the_spool_keeps_a_failed_run_and_delivers_it_first_with_its_timestamps() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = SpoolSettings { dir: dir.path().to_path_buf(), max_bytes: 1 << 20 };
+    let (first, second) = (snapshot(1_700_000_000), snapshot(1_700_000_060));
+    // The destination is down: the first run's lines are spooled.
+    let port = closed_port();
+    let down = spec(&format!("graphite://127.0.0.1:{port}"));
+    let r = deliver(&first, &MetricsOptions::default(), std::slice::from_ref(&down), Some(&spool), soon(3000));
+    let n = graphite_lines(&first).len();
+    assert_eq!((r[0].delivered, r[0].spooled), (0, n), "{}", r[0]);
+    assert!(r[0].to_string().contains(&format!("{n} lines kept in the spool")), "{}", r[0]);
+    // It is back (on the same address): spooled lines first, then this run's.
+    let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let h = std::thread::spawn(move || read_all(l.accept().unwrap().0));
+    let r = deliver(&second, &MetricsOptions::default(), &[down], Some(&spool), soon(5000));
+    assert!(r[0].ok(), "{}", r[0]);
+    assert_eq!((r[0].from_spool, r[0].current, r[0].delivered, r[0].spooled), (n, n, 2 * n, 0));
+    let mut want = graphite_lines(&first);
+    want.extend(graphite_lines(&second));
+    assert_eq!(String::from_utf8(h.join().unwrap()).unwrap(), want.concat());
+}
+
+#[test]
+fn a_full_spool_drops_the_oldest_lines_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let one_run: usize = graphite_lines(&snapshot(1_700_000_000)).iter().map(String::len).sum();
+    let spool = SpoolSettings { dir: dir.path().to_path_buf(), max_bytes: (one_run + one_run / 2) as u64 };
+    let down = spec(&format!("graphite://127.0.0.1:{}", closed_port()));
+    deliver(
+        &snapshot(1_700_000_000),
+        &MetricsOptions::default(),
+        std::slice::from_ref(&down),
+        Some(&spool),
+        soon(2000),
+    );
+    let r = deliver(&snapshot(1_700_000_060), &MetricsOptions::default(), &[down], Some(&spool), soon(2000));
+    let n = graphite_lines(&snapshot(1_700_000_000)).len();
+    assert!(r[0].dropped_by_bound > 0 && r[0].dropped_by_bound < n, "{}", r[0]);
+    assert_eq!(r[0].spooled + r[0].dropped_by_bound, 2 * n);
+    assert!(r[0].to_string().contains("oldest lines were dropped"), "{}", r[0]);
+}
+
+/// A one-request-per-connection HTTP server answering `status` in turn;
+/// records each request's head and body.
+fn fake_http(statuses: Vec<u16>) -> (u16, Requests) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for (i, s) in l.incoming().flatten().enumerate() {
+            let mut s = s;
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break (String::new(), String::new());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let head = text[..end].to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break (head, text[end + 4..end + 4 + len].to_string());
+                    }
+                }
+            };
+            let status = statuses.get(i).copied().unwrap_or(204);
+            g.lock().unwrap().push((head, body));
+            let reason = if status == 204 { "No Content" } else { "Error" };
+            let msg = if status == 204 { String::new() } else { format!("{{\"error\":\"status {status}\"}}") };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} {reason}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+                msg.len()
+            );
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn influx_v2_gets_path_query_token_and_is_retried_once_after_a_5xx() {
+    let (port, got) = fake_http(vec![503, 204]);
+    let url = format!("influx2://127.0.0.1:{port}?org=acme%20co&bucket=lag");
+    let spec = SinkSpec::parse(&url, &|k| (k == "KLAG_INFLUX_TOKEN").then(|| "t0ken".to_string())).unwrap();
+    let s = snapshot(1_700_000_000);
+    let r = deliver(&s, &MetricsOptions::default(), &[spec], None, soon(5000));
+    assert!(r[0].ok(), "{}", r[0]);
+    assert!(!r[0].to_string().contains("t0ken"));
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 2);
+    let (head, body) = &got[1];
+    assert!(head.starts_with("POST /api/v2/write?org=acme+co&bucket=lag&precision=ns HTTP/1.1"), "{head}");
+    assert!(head.lines().any(|l| l.eq_ignore_ascii_case("authorization: Token t0ken")), "{head}");
+    assert!(
+        body.starts_with("klag_partition,group=billing\\ team,partition=0,source=kafka,topic=orders.v2 lag=6i"),
+        "{body}"
+    );
+    assert_eq!(body.lines().count(), r[0].delivered);
+}
+
+#[test]
+fn influx_v1_rejection_is_not_retried_and_nothing_is_counted() {
+    let (port, got) = fake_http(vec![400]);
+    let spec = SinkSpec::parse(&format!("influx://127.0.0.1:{port}/kafka"), &|k| match k {
+        "KLAG_INFLUX_USERNAME" => Some("klag".into()),
+        "KLAG_INFLUX_PASSWORD" => Some("pw".into()),
+        _ => None,
+    })
+    .unwrap();
+    let opts = MetricsOptions { precision: klag::output::metrics::Precision::S, ..MetricsOptions::default() };
+    let r = deliver(&snapshot(1_700_000_000), &opts, &[spec], None, soon(5000));
+    assert_eq!(r[0].delivered, 0);
+    let msg = r[0].to_string();
+    assert!(msg.contains("HTTP 400") && !msg.contains("pw"), "{msg}");
+    let got = got.lock().unwrap();
+    assert_eq!(got.len(), 1, "a 4xx is not retried");
+    assert!(got[0].0.starts_with("POST /write?db=kafka&precision=s HTTP/1.1"), "{}", got[0].0);
+    // klag:pw in base64.
+    assert!(got[0].0.lines().any(|l| l.eq_ignore_ascii_case("authorization: Basic a2xhZzpwdw==")), "{}", got[0].0);
+}
