@@ -41,3 +41,18 @@ impl From<crate::lag::Coverage> for ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitCode::*;
+
+    #[test]
+    fn delivery_failure_outranks_partial_but_not_nothing_or_usage() {
+        assert_eq!(Ok.with_delivery(true), DeliveryFailed);
+        assert_eq!(Partial.with_delivery(true), DeliveryFailed);
+        assert_eq!(Nothing.with_delivery(true), Nothing);
+        assert_eq!(Usage.with_delivery(true), Usage);
+        assert_eq!(Partial.with_delivery(false), Partial);
+        assert_eq!(DeliveryFailed.code(), 4);
+    }
+}

@@ -288,3 +288,64 @@ fn influx_v1_rejection_is_not_retried_and_nothing_is_counted() {
     // klag:pw in base64.
     assert!(got[0].0.lines().any(|l| l.eq_ignore_ascii_case("authorization: Basic a2xhZzpwdw==")), "{}", got[0].0);
 }
+
+#[test]
+fn udp_lines_go_out_in_whole_line_datagrams_unconfirmed() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let s = snapshot(1_700_000_000);
+    let r =
+        deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite+udp://127.0.0.1:{port}"))], None, soon(3000));
+    assert!(r[0].ok() && r[0].unconfirmed, "{}", r[0]);
+    assert!(r[0].to_string().contains("sent (UDP, unconfirmed)"), "{}", r[0]);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while got.len() < graphite_lines(&s).concat().len() {
+        let n = sock.recv(&mut buf).unwrap();
+        assert!(n <= 1400 && buf[..n].ends_with(b"\n"));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), graphite_lines(&s).concat());
+}
+
+fn klag() -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("klag").unwrap();
+    c.env_remove("KLAG_BOOTSTRAP_SERVER").env_remove("KLAG_FORMAT").env_remove("KLAG_INFLUX_TOKEN");
+    c.timeout(Duration::from_secs(30));
+    c
+}
+
+#[test]
+fn nothing_measured_outranks_a_failed_delivery_and_output_goes_to_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klag.prom");
+    let kafka = format!("127.0.0.1:{}", closed_port());
+    let out = klag()
+        .args(["-b", &kafka, "--timeout", "2s", "--format", "prometheus", "-o"])
+        .arg(&file)
+        .args(["--send", &format!("graphite://127.0.0.1:{}", closed_port())])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# TYPE klag_partition_lag gauge") && text.contains("klag_snapshot_timestamp_seconds "));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+}
+
+#[test]
+fn bad_send_urls_and_missing_tokens_are_usage_errors_without_secrets() {
+    for (args, says) in [
+        (vec!["--send", "ftp://x"], "unknown scheme"),
+        (vec!["--send", "influx2://h?org=o&bucket=b"], "KLAG_INFLUX_TOKEN"),
+        (vec!["--send", "influx://admin:hunter2@h/db"], "credentials do not belong"),
+        (vec!["--spool", "/tmp/x"], "--spool keeps lines"),
+        (vec!["--prefix", "a..b"], "invalid --prefix"),
+    ] {
+        let out = klag().args(["-b", "127.0.0.1:9"]).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(says) && !err.contains("hunter2"), "{args:?}: {err}");
+    }
+}

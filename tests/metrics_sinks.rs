@@ -246,6 +246,22 @@ fn awkward_names_arrive_exactly_over_send() {
 }
 
 #[test]
+fn udp_lines_arrive_in_carbon() {
+    let Some((kafka, carbon, _influx)) = services() else { return };
+    let s = setup(&kafka);
+    let prefix = format!("udp_{}", component(&s.token));
+    let mut args = s.args();
+    args.extend(["--format", "json", "--prefix", &prefix].map(String::from));
+    args.extend(["--send".into(), format!("graphite+udp://{carbon}")]);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let lines = 8 * 4 + 4 * 7 + 4 * 5;
+    assert!(stderr(&out).contains(&format!("{lines} of {lines} lines sent (UDP, unconfirmed)")), "{}", stderr(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    check_whisper(&storage(), &prefix, &s, &expected(&doc), taken_at(&doc).timestamp());
+}
+
+#[test]
 fn awkward_names_arrive_exactly_over_a_pipe() {
     let Some((kafka, carbon, influx)) = services() else { return };
     let s = setup(&kafka);

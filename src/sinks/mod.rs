@@ -319,6 +319,9 @@ impl fmt::Display for DeliveryReport {
             write!(f, " ({} of them from the spool)", self.from_spool)?;
         }
         if let Some(e) = &self.error {
+            // The error names the destination too: say it once.
+            let e = e.to_string();
+            let e = e.strip_prefix(&format!("{}: ", self.sink)).unwrap_or(&e);
             write!(f, "; failed: {e}")?;
         }
         let undelivered = self.undelivered();
