@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -212,5 +214,51 @@ fn graphite_dashboard_targets_match_paths_klag_writes() {
         let heads: BTreeSet<String> =
             paths.iter().map(|p| p.split('.').take(n).collect::<Vec<_>>().join(".")).collect();
         assert!(heads.iter().any(|h| re.is_match(h)), "variable query {v} matches no node klag writes");
+    }
+}
+
+/// Every InfluxQL query of the dashboard, with Grafana's macros filled in,
+/// runs without error on a real InfluxDB holding klag's lines, and finds data.
+#[test]
+fn influxdb_dashboard_queries_run_on_a_real_influxdb() {
+    let Some(addr) = common::service("KLAG_TEST_INFLUX") else { return };
+    let db = format!("dash_{}", common::unique("d").replace('-', "_"));
+    let post = |path: &str, params: &[(&str, &str)], body: String| -> String {
+        let mut req = ureq::post(&format!("http://{addr}{path}"));
+        for (k, v) in params {
+            req = req.query(*k, *v);
+        }
+        let mut resp = req.send(body).unwrap_or_else(|e| panic!("{path}: {e}"));
+        resp.body_mut().read_to_string().unwrap()
+    };
+    post("/query", &[("q", &format!("CREATE DATABASE \"{db}\""))], String::new());
+    // Two snapshots a minute apart, stamped near now, so that rates have two points.
+    let now = chrono::Utc::now().timestamp();
+    for (i, t) in [now - 60, now].into_iter().enumerate() {
+        let mut s = snapshot();
+        s.taken_at = DateTime::from_timestamp(t, 0).unwrap();
+        for p in &mut s.partitions {
+            p.log_end = p.log_end.map(|e| e + 10 * i as i64);
+        }
+        let opts =
+            klag::output::MetricsOptions { precision: klag::output::metrics::Precision::S, ..Default::default() };
+        let lines = render_to_string(&*klag::output::exporter_with(klag::config::Format::Influx, &opts), &s);
+        post("/write", &[("db", &db), ("precision", "s")], lines);
+    }
+    let d = load("klag-influxdb.json");
+    let (panels, vars) = queries(&d, "query");
+    for q in panels.iter().chain(&vars) {
+        let q = q
+            .replace("$timeFilter", "time > now() - 1h")
+            .replace("$__interval", "30s")
+            .replace("/^$source$/", "/^(kafka|storm)$/")
+            .replace("/^$group$/", "/.*/")
+            .replace("/^$topic$/", "/.*/");
+        let answer = post("/query", &[("db", &db), ("q", &q)], String::new());
+        let doc: Value = serde_json::from_str(&answer).unwrap();
+        let result = &doc["results"][0];
+        assert!(result.get("error").is_none(), "{q}: {answer}");
+        let series = result["series"].as_array().unwrap_or_else(|| panic!("no data for {q}: {answer}"));
+        assert!(!series.is_empty(), "{q}");
     }
 }
