@@ -146,7 +146,7 @@ impl SinkSpec {
         let param =
             |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).filter(|v| !v.is_empty());
         let (kind, default_port) = match url.scheme() {
-            "graphite" | "graphite+tcp" | "graphite+udp" => {
+            "graphite" | "graphite+udp" => {
                 if !path.is_empty() || !query.is_empty() {
                     return Err(bad("a graphite URL has no path or query: graphite://HOST[:PORT]"));
                 }
