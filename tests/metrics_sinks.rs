@@ -454,3 +454,58 @@ fn the_spool_carries_a_run_across_a_carbon_restart() {
         check_whisper(&storage, &prefix, &s, &want, ts);
     }
 }
+
+/// The property test's names (tests/metrics_formats.rs), for real: 300 random
+/// awkward group ids and topics written to InfluxDB in one batch read back as
+/// exactly the documented tag values.
+#[test]
+fn random_awkward_names_read_back_from_a_real_influxdb() {
+    use proptest::strategy::{Strategy, ValueTree};
+    use proptest::test_runner::TestRunner;
+
+    let Some(influx) = service("KLAG_TEST_INFLUX") else { return };
+    let ch = proptest::prop_oneof![
+        4 => proptest::arbitrary::any::<char>(),
+        1 => proptest::strategy::Just(' '),
+        1 => proptest::strategy::Just(','),
+        1 => proptest::strategy::Just('='),
+        1 => proptest::strategy::Just('"'),
+        1 => proptest::strategy::Just('\\'),
+        1 => proptest::strategy::Just('\n'),
+        1 => proptest::strategy::Just('é'),
+    ];
+    let names = proptest::collection::vec(proptest::collection::vec(ch, 1..12), 300);
+    let mut runner = TestRunner::deterministic();
+    let names: Vec<String> =
+        names.new_tree(&mut runner).unwrap().current().into_iter().map(String::from_iter).collect();
+    let mut rows = Vec::new();
+    let mut offsets = klag::lag::OffsetTable::new();
+    for (i, n) in names.iter().enumerate() {
+        let topic = format!("{n}#{i}");
+        rows.push(klag::lag::Committed::new(klag::lag::Source::Kafka, &format!("{i}:{n}"), &topic, 0, Some(1)));
+        offsets.insert((topic, 0), klag::lag::LogOffsets { start: Some(0), end: Some(3), error: None });
+    }
+    let snapshot = klag::lag::build_snapshot(chrono::Utc::now(), vec![], rows, &offsets);
+    let body = klag::output::render_to_string(&klag::output::Influx::default(), &snapshot);
+    let db = format!("props_{}", component(&unique("p")));
+    create_db(&influx, &db);
+    let mut resp = ureq::post(&format!("http://{influx}/write")).query("db", &db).send(&body).expect("/write");
+    assert_eq!(resp.status().as_u16(), 204, "{}", resp.body_mut().read_to_string().unwrap_or_default());
+    let rows = influx_rows(&influx, &db, "klag_partition");
+    assert_eq!(rows.len(), names.len());
+    let got: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| (r["group"].as_str().unwrap().to_string(), r["topic"].as_str().unwrap().to_string()))
+        .collect();
+    let want: std::collections::BTreeSet<(String, String)> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let tv = klag::output::influx::tag_value;
+            (tv(&format!("{i}:{n}")), tv(&format!("{n}#{i}")))
+        })
+        .collect();
+    let missing: Vec<_> = want.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&want).take(5).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, unexpected {extra:?}");
+}
