@@ -204,15 +204,19 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
 /// Writes the snapshot to stdout, problems to stderr, and picks the exit code.
 fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> anyhow::Result<ExitCode> {
     let exporter = output::exporter_with(config.format, &config.metrics);
-    if let Some(path) = &config.output {
+    // A failed --output is reported after the delivery: the lines still go out
+    // (or to the spool) instead of being lost with the file.
+    let written = if let Some(path) = &config.output {
         let mut buf = Vec::new();
-        exporter.render(snapshot, &mut buf).context("rendering output")?;
-        output::write_atomic(path, &buf).with_context(|| format!("writing {}", path.display()))?;
+        exporter
+            .render(snapshot, &mut buf)
+            .and_then(|()| output::write_atomic(path, &buf))
+            .with_context(|| format!("writing {}", path.display()))
     } else {
         // Buffered: pretty JSON is many short lines, and stdout is line-buffered.
         let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        ignore_broken_pipe(exporter.render(snapshot, &mut stdout).and_then(|()| stdout.flush()))?;
-    }
+        ignore_broken_pipe(exporter.render(snapshot, &mut stdout).and_then(|()| stdout.flush()))
+    };
     for w in &snapshot.warnings {
         eprintln!("klag: warning: {w}");
     }
@@ -232,5 +236,6 @@ fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> a
             eprintln!("klag: error: delivery to {report}");
         }
     }
+    written?;
     Ok(ExitCode::from(snapshot.coverage()).with_delivery(delivery_failed))
 }

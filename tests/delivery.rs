@@ -349,3 +349,20 @@ fn bad_send_urls_and_missing_tokens_are_usage_errors_without_secrets() {
         assert!(err.contains(says) && !err.contains("hunter2"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn an_unwritable_output_file_is_an_error_after_the_delivery() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let out = klag()
+        .args(["-b", &format!("127.0.0.1:{}", closed_port()), "--timeout", "2s", "-o"])
+        .arg(dir.path().join("no/such/dir/lag.json"))
+        .args(["--send", &format!("graphite://127.0.0.1:{}", closed_port()), "--spool"])
+        .arg(&spool)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("0 of 0 lines delivered") && err.contains("writing") && err.contains("lag.json"), "{err}");
+    assert!(spool.is_dir(), "the delivery (and its spool) ran before the error");
+}
