@@ -284,6 +284,18 @@ mod tests {
     }
 
     #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("10M"), Ok(10 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("10T").is_err());
+        assert!(parse_size("M").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
     fn properties() {
         assert_eq!(parse_property("debug=protocol"), Ok(("debug".into(), "protocol".into())));
         assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
