@@ -78,6 +78,16 @@ impl Committed {
             error: None,
         }
     }
+
+    /// A row whose source data could not be read: no offset, and why.
+    pub fn bad(source: Source, group: &str, topic: &str, partition: i32, error: String) -> Self {
+        Committed { error: Some(error), ..Committed::new(source, group, topic, partition, None) }
+    }
+
+    /// The same row carrying Storm identity.
+    pub fn with_storm(self, storm: StormInfo) -> Self {
+        Committed { storm: Some(storm), ..self }
+    }
 }
 
 /// What a source knows about a group as a whole.

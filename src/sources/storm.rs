@@ -271,17 +271,14 @@ fn set_error(spouts: &mut [SpoutDir], i: usize, error: String) {
 
 fn row(spout_id: &str, node: &NodeRef, parsed: Result<SpoutNode, String>) -> Committed {
     match parsed {
-        Ok(n) => {
-            let mut c = Committed::new(Source::Storm, spout_id, &n.topic, n.partition, Some(n.offset));
-            c.storm = Some(StormInfo { topology: n.topology_name, topology_id: n.topology_id, broker: n.broker });
-            c
-        }
+        Ok(n) => Committed::new(Source::Storm, spout_id, &n.topic, n.partition, Some(n.offset)).with_storm(StormInfo {
+            topology: n.topology_name,
+            topology_id: n.topology_id,
+            broker: n.broker,
+        }),
         Err(error) => {
             let topic = node.path_topic.as_deref().unwrap_or("");
-            let mut c = Committed::new(Source::Storm, spout_id, topic, node.partition, None);
-            c.storm = Some(StormInfo::default());
-            c.error = Some(error);
-            c
+            Committed::bad(Source::Storm, spout_id, topic, node.partition, error)
         }
     }
 }

@@ -398,16 +398,15 @@ fn row(stream_id: &str, id: &PartitionId, outcome: Result<TridentNode, String>) 
     match outcome {
         Ok(n) => {
             let topic = n.topic.as_deref().unwrap_or("");
-            let mut c = Committed::new(Source::Trident, stream_id, topic, n.partition, n.position);
-            c.storm = Some(StormInfo { topology: n.topology_name, topology_id: n.topology_id, broker: n.broker });
-            c
+            Committed::new(Source::Trident, stream_id, topic, n.partition, n.position).with_storm(StormInfo {
+                topology: n.topology_name,
+                topology_id: n.topology_id,
+                broker: n.broker,
+            })
         }
         Err(error) => {
             let topic = id.topic.as_deref().unwrap_or("");
-            let mut c = Committed::new(Source::Trident, stream_id, topic, id.partition, None);
-            c.storm = Some(StormInfo::default());
-            c.error = Some(error);
-            c
+            Committed::bad(Source::Trident, stream_id, topic, id.partition, error)
         }
     }
 }

@@ -167,3 +167,20 @@ pub fn group<'a>(doc: &'a Value, group: &str) -> &'a Value {
         .find(|g| g["group"] == group)
         .unwrap_or_else(|| panic!("no group {group} in {doc:#}"))
 }
+
+/// Closes `s` with SO_LINGER 0, so the peer sees a connection reset.
+pub fn reset_connection(s: std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: setsockopt on a socket owned here, with a valid struct of the given size.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const libc::linger as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+    drop(s);
+}
