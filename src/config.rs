@@ -43,6 +43,13 @@ pub struct Config {
     pub spool: Option<crate::sinks::SpoolSettings>,
 }
 
+impl Config {
+    /// Kafka settings for brokers found through ZooKeeper registrations.
+    pub fn discovered_brokers(&self, servers: String) -> KafkaSettings {
+        KafkaSettings { bootstrap: servers, timeout: self.timeout, properties: self.properties.clone() }
+    }
+}
+
 /// What to read from ZooKeeper.
 #[derive(Debug, Clone)]
 pub struct ZkSources {

@@ -7,6 +7,7 @@ pub mod brokers_zk;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod ensembles;
 pub mod exit;
 pub mod kafka;
 pub mod lag;

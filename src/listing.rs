@@ -6,10 +6,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::ensembles::{run_bounded, Ensembles};
 use crate::kafka::{Kafka, KafkaSettings};
 use crate::lag::Source;
 use crate::sources::{storm, trident, zk_consumers};
-use crate::{brokers_zk, zk};
 
 /// One monitorable thing: a group, a spout or a Trident stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,27 +36,15 @@ pub fn list(config: &Config) -> Listing {
     let mut out = Listing::default();
     let mut brokers = config.kafka.clone();
     if let Some(sources) = &config.zookeeper {
-        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let listed =
-                    rt.block_on(async { tokio::time::timeout(remaining, list_zookeeper(config, sources)).await });
-                match listed {
-                    Ok((listing, servers)) => {
-                        out.groups.extend(listing.groups);
-                        out.errors.extend(listing.errors);
-                        if brokers.is_none() {
-                            brokers = servers.map(|bootstrap| KafkaSettings {
-                                bootstrap,
-                                timeout: config.timeout,
-                                properties: config.properties.clone(),
-                            });
-                        }
-                    }
-                    Err(_) => out.errors.push(format!("ZooKeeper did not answer within {remaining:.1?}")),
+        match run_bounded(sources, deadline, list_zookeeper(config, sources)) {
+            Ok((listing, servers)) => {
+                out.groups.extend(listing.groups);
+                out.errors.extend(listing.errors);
+                if brokers.is_none() {
+                    brokers = servers.map(|s| config.discovered_brokers(s));
                 }
             }
-            Err(e) => out.errors.push(format!("cannot start I/O runtime: {e}")),
+            Err(e) => out.errors.push(e),
         }
     }
     if let (Some(settings), true) = (&brokers, config.kafka_groups) {
@@ -106,33 +94,10 @@ fn list_kafka(settings: &KafkaSettings, config: &Config, deadline: Instant, out:
 
 async fn list_zookeeper(config: &Config, sources: &crate::config::ZkSources) -> (Listing, Option<String>) {
     let mut out = Listing::default();
-    let connect = |s: Option<&zk::ZkSettings>| {
-        let s = s.cloned();
-        async move {
-            match s {
-                Some(s) => Some(zk::connect(&s).await),
-                None => None,
-            }
-        }
-    };
-    let kafka_zk = match connect(sources.kafka_zk.as_ref()).await {
-        Some(Ok(z)) => Some(z),
-        Some(Err(e)) => {
-            out.errors.push(e.to_string());
-            None
-        }
-        None => None,
-    };
-    let storm_zk = match connect(sources.storm_zk.as_ref()).await {
-        Some(Ok(z)) => Some(z),
-        Some(Err(e)) => {
-            out.errors.push(e.to_string());
-            None
-        }
-        None => kafka_zk.clone(),
-    };
+    let ensembles = Ensembles::connect(sources, &mut out.errors).await;
+    let (kafka_zk, storm_zk) = (&ensembles.kafka, &ensembles.storm);
     let filter = &config.filter;
-    if let (Some(z), true) = (&kafka_zk, sources.classic) {
+    if let (Some(z), true) = (kafka_zk, sources.classic) {
         let (groups, errors) = zk_consumers::list(z, &|g| filter.wants_group(g)).await;
         out.errors.extend(errors);
         out.groups.extend(groups.into_iter().map(|g| Listed {
@@ -145,7 +110,7 @@ async fn list_zookeeper(config: &Config, sources: &crate::config::ZkSources) -> 
             partitions: None,
         }));
     }
-    if let Some(z) = &storm_zk {
+    if let Some(z) = storm_zk {
         if !sources.storm_roots.is_empty() {
             let (spouts, errors) = storm::list(z, &sources.storm_roots).await;
             out.errors.extend(errors);
@@ -175,14 +140,12 @@ async fn list_zookeeper(config: &Config, sources: &crate::config::ZkSources) -> 
             }));
         }
     }
-    let servers = match &kafka_zk {
-        Some(z) => match brokers_zk::bootstrap(z, sources.listener.as_deref()).await {
-            Ok(b) => Some(b.servers),
-            Err(e) => {
-                out.errors.push(format!("broker discovery through ZooKeeper failed: {e}"));
-                None
-            }
-        },
+    let servers = match ensembles.brokers(sources.listener.as_deref()).await {
+        Some(Ok(b)) => Some(b.servers),
+        Some(Err(e)) => {
+            out.errors.push(format!("broker discovery through ZooKeeper failed: {e}"));
+            None
+        }
         None => None,
     };
     (out, servers)

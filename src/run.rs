@@ -7,10 +7,10 @@ use std::time::Instant;
 use chrono::Utc;
 
 use crate::config::{Config, ZkSources};
-use crate::kafka::{Kafka, KafkaSettings};
+use crate::ensembles::{run_bounded, Ensembles};
+use crate::kafka::Kafka;
 use crate::lag::{build_snapshot, OffsetTable, Snapshot};
 use crate::sources::{kafka_groups, storm, trident, zk_consumers, Filter, SourceResult};
-use crate::{brokers_zk, zk};
 
 /// Takes one snapshot. Never fails as a whole: what could not be read is
 /// recorded in the snapshot, whose coverage decides the exit code.
@@ -22,11 +22,7 @@ pub fn snapshot(config: &Config) -> Snapshot {
         let (zk_read, discovered) = read_zookeeper(sources, &config.filter, deadline);
         read.extend(zk_read);
         if brokers.is_none() {
-            brokers = discovered.map(|servers| KafkaSettings {
-                bootstrap: servers,
-                timeout: config.timeout,
-                properties: config.properties.clone(),
-            });
+            brokers = discovered.map(|servers| config.discovered_brokers(servers));
         }
     }
     let mut offsets = OffsetTable::new();
@@ -62,62 +58,23 @@ pub fn snapshot(config: &Config) -> Snapshot {
 /// Reads every ZooKeeper-held source concurrently, and the broker list when
 /// asked for. Bounded by `deadline` as a whole.
 fn read_zookeeper(sources: &ZkSources, filter: &Filter, deadline: Instant) -> (SourceResult, Option<String>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            return (
-                SourceResult { errors: vec![format!("cannot start I/O runtime: {e}")], ..Default::default() },
-                None,
-            )
-        }
-    };
-    let names = [sources.kafka_zk.as_ref(), sources.storm_zk.as_ref()]
-        .into_iter()
-        .flatten()
-        .map(|s| s.connect.as_str())
-        .collect::<Vec<_>>()
-        .join(" and ");
-    runtime.block_on(async {
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, read_zookeeper_async(sources, filter)).await {
-            Ok(r) => r,
-            Err(_) => (
-                SourceResult {
-                    errors: vec![format!("ZooKeeper at {names} did not answer within {remaining:.1?}")],
-                    ..Default::default()
-                },
-                None,
-            ),
-        }
-    })
-}
-
-async fn connect(settings: Option<&zk::ZkSettings>, errors: &mut Vec<String>) -> Option<zk::Zk> {
-    match zk::connect(settings?).await {
-        Ok(z) => Some(z),
-        Err(e) => {
-            errors.push(e.to_string());
-            None
-        }
-    }
+    run_bounded(sources, deadline, read_zookeeper_async(sources, filter))
+        .unwrap_or_else(|e| (SourceResult { errors: vec![e], ..Default::default() }, None))
 }
 
 async fn read_zookeeper_async(sources: &ZkSources, filter: &Filter) -> (SourceResult, Option<String>) {
     let mut result = SourceResult::default();
-    let kafka_zk = connect(sources.kafka_zk.as_ref(), &mut result.errors).await;
-    let storm_zk = match &sources.storm_zk {
-        Some(s) => connect(Some(s), &mut result.errors).await,
-        None => kafka_zk.clone(),
-    };
+    let ensembles = Ensembles::connect(sources, &mut result.errors).await;
+    let (kafka_zk, storm_zk) = (&ensembles.kafka, &ensembles.storm);
     let want_group = |g: &str| filter.wants_group(g);
     let classic = async {
-        match (&kafka_zk, sources.classic) {
+        match (kafka_zk, sources.classic) {
             (Some(z), true) => Some(zk_consumers::read(z, &want_group).await),
             _ => None,
         }
     };
     let spouts = async {
-        match &storm_zk {
+        match storm_zk {
             Some(z) if !sources.storm_roots.is_empty() => {
                 Some(storm::read(z, &sources.storm_roots, filter.topology.as_ref()).await)
             }
@@ -125,17 +82,12 @@ async fn read_zookeeper_async(sources: &ZkSources, filter: &Filter) -> (SourceRe
         }
     };
     let tridents = async {
-        match (&storm_zk, &sources.trident_root) {
+        match (storm_zk, &sources.trident_root) {
             (Some(z), Some(root)) => Some(trident::read(z, root, filter.topology.as_ref()).await),
             _ => None,
         }
     };
-    let brokers = async {
-        match &kafka_zk {
-            Some(z) => Some(brokers_zk::bootstrap(z, sources.listener.as_deref()).await),
-            None => None,
-        }
-    };
+    let brokers = ensembles.brokers(sources.listener.as_deref());
     let (classic, spouts, tridents, brokers) = futures::join!(classic, spouts, tridents, brokers);
     for r in [classic, spouts, tridents].into_iter().flatten() {
         result.extend(r);
