@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::kafka::{CommittedOffset, GroupDescription, Kafka, KafkaError};
+use crate::kafka::{CommittedOffset, GroupDescription, GroupListing, Kafka, KafkaError};
 use crate::lag::{Committed, GroupInfo, Owner, Source};
 
 use super::{Filter, SourceResult};
@@ -14,26 +14,52 @@ use super::{Filter, SourceResult};
 /// a group that cannot be described or fetched is reported in its row.
 pub fn read(kafka: &Kafka, filter: &Filter, deadline: Instant) -> Result<SourceResult, KafkaError> {
     let (listings, partial_errors) = kafka.list_groups(deadline)?;
-    let mut ids: Vec<String> = listings.into_iter().map(|g| g.group_id).filter(|g| filter.wants_group(g)).collect();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
+    let mut listings: Vec<GroupListing> = listings.into_iter().filter(|g| filter.wants_group(&g.group_id)).collect();
+    listings.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    listings.dedup_by(|a, b| a.group_id == b.group_id);
+    if listings.is_empty() {
         return Ok(SourceResult { errors: partial_errors, ..SourceResult::default() });
     }
+    let ids: Vec<String> = listings.iter().map(|g| g.group_id.clone()).collect();
+    // Only groups with members have anything to describe (owners of
+    // partitions); the listing already gives every group's state. On a
+    // cluster of mostly idle groups this saves most of the requests.
+    let to_describe: Vec<String> =
+        listings.iter().filter(|g| !has_no_members(&g.state)).map(|g| g.group_id.clone()).collect();
     // Descriptions and committed offsets need only the group ids: ask for
     // both at once rather than one round trip after the other.
-    let (descriptions, committed) = std::thread::scope(|s| {
-        let described = s.spawn(|| kafka.describe_groups(&ids, deadline));
+    let (described, committed) = std::thread::scope(|s| {
+        let described = s.spawn(|| {
+            if to_describe.is_empty() {
+                Ok(Vec::new())
+            } else {
+                kafka.describe_groups(&to_describe, deadline)
+            }
+        });
         let committed = kafka.committed_offsets_of(&ids, None, deadline);
         (described.join(), committed)
     });
-    let descriptions = match descriptions {
-        Ok(d) => d?,
-        Err(_) => ids.iter().map(|id| (id.clone(), Err("describing groups failed".to_string()))).collect(),
+    let mut described: BTreeMap<String, Result<GroupDescription, String>> = match described {
+        Ok(d) => d?.into_iter().collect(),
+        Err(_) => to_describe.iter().map(|id| (id.clone(), Err("describing groups failed".to_string()))).collect(),
     };
+    let descriptions = listings
+        .into_iter()
+        .map(|l| {
+            let d = described.remove(&l.group_id).unwrap_or_else(|| {
+                Ok(GroupDescription { group_id: l.group_id.clone(), state: l.state.clone(), members: Vec::new() })
+            });
+            (l.group_id, d)
+        })
+        .collect();
     let mut result = join(descriptions, committed, filter);
     result.errors.extend(partial_errors);
     Ok(result)
+}
+
+/// Group states in which a group has no members by definition.
+fn has_no_members(state: &str) -> bool {
+    matches!(state, "Empty" | "Dead")
 }
 
 /// Reads committed offsets for groups whose descriptions are already known.
