@@ -42,9 +42,12 @@ pub struct Owner {
 /// Storm-specific identity of a spout partition.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StormInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub topology_id: Option<String>,
     /// The broker recorded in the node: possibly stale, shown but never used.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
 }
 
@@ -59,7 +62,8 @@ pub struct Committed {
     /// Next offset the consumer will read; `None` when nothing was committed.
     pub offset: Option<i64>,
     pub owner: Owner,
-    pub storm: Option<StormInfo>,
+    /// Boxed: most rows are not Storm rows, and 100k rows add up.
+    pub storm: Option<Box<StormInfo>>,
     /// A problem with this row's source data (bad node, fetch error).
     pub error: Option<String>,
 }
@@ -86,7 +90,7 @@ impl Committed {
 
     /// The same row carrying Storm identity.
     pub fn with_storm(self, storm: StormInfo) -> Self {
-        Committed { storm: Some(storm), ..self }
+        Committed { storm: Some(Box::new(storm)), ..self }
     }
 }
 
@@ -155,17 +159,24 @@ pub struct PartitionLag {
     pub consumer_id: Option<String>,
     pub host: Option<String>,
     pub client_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub topology: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub topology_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub broker: Option<String>,
+    /// Storm and Trident rows: topology, topology id and recorded broker.
+    #[serde(flatten)]
+    pub storm: Option<Box<StormInfo>>,
     pub flags: Vec<Flag>,
     pub error: Option<String>,
 }
 
 impl PartitionLag {
+    /// The Storm topology name, for spout rows.
+    pub fn topology(&self) -> Option<&str> {
+        self.storm.as_ref().and_then(|s| s.topology.as_deref())
+    }
+
+    /// The broker a spout node recorded (possibly stale).
+    pub fn broker(&self) -> Option<&str> {
+        self.storm.as_ref().and_then(|s| s.broker.as_deref())
+    }
+
     /// True when both the committed position and the log end are known.
     pub fn measured(&self) -> bool {
         self.lag.is_some()
@@ -241,16 +252,27 @@ pub fn build_snapshot(
     committed: Vec<Committed>,
     offsets: &OffsetTable,
 ) -> Snapshot {
-    let mut partitions: Vec<PartitionLag> = committed.into_iter().map(|c| join_row(c, offsets)).collect();
+    // Looked up by (&str, partition): no key allocation per row.
+    let index: HashMap<(&str, i32), &LogOffsets> = offsets.iter().map(|((t, p), l)| ((t.as_str(), *p), l)).collect();
+    // Convert from the back and give memory back as the input shrinks, so the
+    // two vectors never both hold every row: that was the peak at 100k rows.
+    let mut committed = committed;
+    let mut partitions = Vec::with_capacity(committed.len());
+    while let Some(c) = committed.pop() {
+        partitions.push(join_row(c, &index));
+        if committed.capacity() > 4096 && committed.len() < committed.capacity() / 2 {
+            committed.shrink_to_fit();
+        }
+    }
     partitions
         .sort_by(|a, b| (a.source, &a.group, &a.topic, a.partition).cmp(&(b.source, &b.group, &b.topic, b.partition)));
     let groups = summarize(groups, &partitions);
     Snapshot { taken_at, partitions, groups, errors: Vec::new(), warnings: Vec::new() }
 }
 
-fn join_row(c: Committed, offsets: &OffsetTable) -> PartitionLag {
+fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> PartitionLag {
     let mut flags = Vec::new();
-    let log = offsets.get(&(c.topic.clone(), c.partition));
+    let log = offsets.get(&(c.topic.as_str(), c.partition)).copied();
     let (log_start, log_end) = log.map_or((None, None), |l| (l.start, l.end));
     let bad_source = c.error.is_some();
     let mut error = c.error;
@@ -289,7 +311,6 @@ fn join_row(c: Committed, offsets: &OffsetTable) -> PartitionLag {
         }
     }
     flags.sort();
-    let storm = c.storm.unwrap_or_default();
     PartitionLag {
         source: c.source,
         group: c.group,
@@ -302,9 +323,7 @@ fn join_row(c: Committed, offsets: &OffsetTable) -> PartitionLag {
         consumer_id: c.owner.consumer_id,
         host: c.owner.host,
         client_id: c.owner.client_id,
-        topology: storm.topology,
-        topology_id: storm.topology_id,
-        broker: storm.broker,
+        storm: c.storm,
         flags,
         error,
     }
@@ -344,7 +363,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
         });
         s.partitions += 1;
         if s.topology.is_none() {
-            s.topology.clone_from(&p.topology);
+            s.topology = p.topology().map(str::to_string);
         }
         match p.lag {
             Some(lag) => {

@@ -19,7 +19,7 @@ use klag::output::{render_to_string, Graphite, Influx};
 
 fn snapshot() -> Snapshot {
     let mut spout = Committed::new(Source::Storm, "spout-a", "clicks", 0, Some(3));
-    spout.storm = Some(StormInfo { topology: Some("clickstream".into()), topology_id: None, broker: None });
+    spout.storm = Some(Box::new(StormInfo { topology: Some("clickstream".into()), topology_id: None, broker: None }));
     let rows = vec![Committed::new(Source::Kafka, "billing", "orders", 0, Some(5)), spout];
     let mut offsets = OffsetTable::new();
     for t in ["orders", "clicks"] {

@@ -48,7 +48,7 @@ fn awkward() -> impl Strategy<Value = String> {
 fn snapshot(group: &str, topic: &str, topology: &str, source: Source) -> Snapshot {
     let mut row = Committed::new(source, group, topic, 3, Some(40));
     if source == Source::Storm {
-        row.storm = Some(StormInfo { topology: Some(topology.to_string()), topology_id: None, broker: None });
+        row.storm = Some(Box::new(StormInfo { topology: Some(topology.to_string()), topology_id: None, broker: None }));
     }
     let mut offsets = OffsetTable::new();
     offsets.insert((topic.to_string(), 3), LogOffsets { start: Some(7), end: Some(100), error: None });

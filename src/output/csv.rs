@@ -38,7 +38,7 @@ impl Exporter for Csv {
         buf.push_str("\r\n");
         let taken_at = snapshot.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for p in &snapshot.partitions {
-            let opt = |v: &Option<String>| v.as_deref().map(cell).unwrap_or_default();
+            let opt = |v: Option<&str>| v.map(cell).unwrap_or_default();
             let mut row = vec![
                 taken_at.clone(),
                 p.source.as_str().to_string(),
@@ -49,12 +49,12 @@ impl Exporter for Csv {
             row.extend(PARTITION_METRICS.iter().map(|m| (m.value)(p).map(|v| v.to_string()).unwrap_or_default()));
             let flags: Vec<&str> = p.flags.iter().map(|f| f.as_str()).collect();
             row.extend([
-                opt(&p.consumer_id),
-                opt(&p.host),
-                opt(&p.client_id),
-                opt(&p.topology),
+                opt(p.consumer_id.as_deref()),
+                opt(p.host.as_deref()),
+                opt(p.client_id.as_deref()),
+                opt(p.topology()),
                 flags.join("|"),
-                opt(&p.error),
+                opt(p.error.as_deref()),
             ]);
             buf.push_str(&row.join(","));
             buf.push_str("\r\n");

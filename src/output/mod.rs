@@ -75,11 +75,11 @@ pub(crate) mod sample {
         let mut bad = Committed::new(Source::Storm, "spout-a", "clicks", 1, None);
         bad.error = Some("/storm/spout-a/partition_1: invalid JSON at line 1 column 2".into());
         let mut spout = Committed::new(Source::Storm, "spout-a", "clicks", 0, Some(12));
-        spout.storm = Some(StormInfo {
+        spout.storm = Some(Box::new(StormInfo {
             topology: Some("clickstream".into()),
             topology_id: Some("clickstream-3-1700000000".into()),
             broker: Some("kafka1:9092".into()),
-        });
+        }));
         let rows = vec![
             owned,
             Committed::new(Source::Kafka, "billing", "orders", 1, Some(100)),

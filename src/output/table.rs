@@ -43,8 +43,8 @@ fn num(v: Option<i64>) -> String {
     v.map_or_else(|| DASH.to_string(), |n| n.to_string())
 }
 
-fn text(v: &Option<String>) -> String {
-    match v.as_deref() {
+fn text(v: Option<&str>) -> String {
+    match v {
         Some(s) if !s.is_empty() => printable(s),
         _ => DASH.to_string(),
     }
@@ -86,9 +86,9 @@ fn consumer_rows(rows: &[&PartitionLag]) -> String {
                 num(p.log_start),
                 num(p.log_end),
                 num(p.lag),
-                text(&p.consumer_id),
-                text(&p.host),
-                text(&p.client_id),
+                text(p.consumer_id.as_deref()),
+                text(p.host.as_deref()),
+                text(p.client_id.as_deref()),
             ]
         })
         .collect();
@@ -121,9 +121,9 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
                 _ => None,
             };
             vec![
-                text(&p.topology),
+                text(p.topology()),
                 printable(&p.group),
-                text(&p.broker),
+                text(p.broker()),
                 printable(&p.topic),
                 p.partition.to_string(),
                 num(p.log_start),
@@ -139,7 +139,7 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
         body,
         &[4, 5, 6, 7, 8, 9],
     );
-    let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker.as_deref()).collect();
+    let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
     let depth: i64 = rows.iter().filter_map(|p| Some(p.log_end? - p.log_start?)).sum();
@@ -161,7 +161,7 @@ fn group_rows(groups: &[GroupSummary]) -> String {
             vec![
                 printable(&g.group),
                 g.source.as_str().to_string(),
-                text(&g.state),
+                text(g.state.as_deref()),
                 g.members.map_or_else(|| DASH.to_string(), |m| m.to_string()),
                 g.partitions.to_string(),
                 num(g.total_lag),
