@@ -30,7 +30,12 @@ pub fn snapshot(config: &Config) -> Snapshot {
         Some(settings) => match Kafka::connect(settings) {
             Ok(kafka) => {
                 if config.kafka_groups {
-                    match kafka_groups::read(&kafka, &config.filter, deadline) {
+                    // Two thirds of the time left for the groups, the rest for
+                    // ListOffsets: a broker that never answers then costs the
+                    // groups and partitions it serves, not the whole run.
+                    let now = Instant::now();
+                    let groups_deadline = now + deadline.saturating_duration_since(now) * 2 / 3;
+                    match kafka_groups::read(&kafka, &config.filter, groups_deadline) {
                         Ok(r) => read.extend(r),
                         Err(e) => read.errors.push(e.to_string()),
                     }

@@ -275,8 +275,9 @@ fn assert_unreachable(bootstrap: &str) {
     let took = started.elapsed();
     let e = r.expect_err("list_groups must fail").to_string();
     eprintln!("list_groups: {e} ({took:?})");
-    assert!(took <= budget + slack, "took {took:?}");
-    assert!(e.starts_with(&format!("no broker answered at {bootstrap} within 2s (")), "{e}");
+    // ListGroups takes half the time left: the rest is for the requests after it.
+    assert!(took <= budget / 2 + slack, "took {took:?}");
+    assert!(e.starts_with(&format!("no broker answered at {bootstrap} within 1s (")), "{e}");
 
     let started = Instant::now();
     let r = kafka.describe_groups(&["g1".to_string()], started + budget);

@@ -185,9 +185,17 @@ impl Kafka {
 
     /// All consumer groups (ListGroups to every broker). The second element
     /// lists brokers that failed while others answered.
+    ///
+    /// Takes at most half the time left before `deadline`: ListGroups goes to
+    /// every broker and librdkafka answers only when all have, so a broker that
+    /// is down but still registered (killed, its ZooKeeper session not yet
+    /// expired) holds the call until its timeout. The other half is left for
+    /// the requests that follow, and the groups that broker coordinates are
+    /// reported as missing from the listing.
     pub fn list_groups(&self, deadline: Instant) -> Result<(Vec<GroupListing>, Vec<String>), KafkaError> {
         const REQ: &str = "ListConsumerGroups";
         let start = Instant::now();
+        let deadline = start + deadline.saturating_duration_since(start) / 2;
         let queue = self.queue(REQ)?;
         let opts = self.options(REQ, AdminOp::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline)?;
         admin::list_groups(&self.client, &queue, &opts);
