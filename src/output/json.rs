@@ -9,8 +9,12 @@ pub struct Json;
 
 impl Exporter for Json {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, snapshot).map_err(io::Error::other)?;
-        out.write_all(b"\n")
+        // A concrete buffered writer: serde_json writes token by token, and
+        // through `dyn Write` each token would be a virtual call.
+        let mut buf = io::BufWriter::with_capacity(1 << 16, out);
+        serde_json::to_writer_pretty(&mut buf, snapshot).map_err(io::Error::other)?;
+        buf.write_all(b"\n")?;
+        buf.flush()
     }
 }
 

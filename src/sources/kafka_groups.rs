@@ -1,6 +1,6 @@
 //! Kafka-committed consumer groups: discovery, state and members, committed offsets.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use crate::kafka::{CommittedOffset, GroupDescription, GroupListing, Kafka, KafkaError};
@@ -89,15 +89,17 @@ fn join(
     let mut result = SourceResult::default();
     for (id, description) in descriptions {
         let mut info = GroupInfo { source: Source::Kafka, group: id.clone(), state: None, members: None, error: None };
-        // Partition -> owner, from the members' assignments.
-        let mut rows: BTreeMap<(String, i32), Committed> = BTreeMap::new();
+        // Rows of assigned partitions (with their owner), found again by key
+        // when the committed offsets arrive.
+        let mut rows: Vec<Committed> = Vec::new();
+        let mut assigned: HashMap<(String, i32), usize> = HashMap::new();
         match description {
             Ok(d) => {
                 info.state = Some(d.state.clone());
                 info.members = u32::try_from(d.members.len()).ok();
                 for m in d.members {
                     for (topic, partition) in m.assignment {
-                        if !filter.wants_topic(&topic) {
+                        if !filter.wants_topic(&topic) || assigned.contains_key(&(topic.clone(), partition)) {
                             continue;
                         }
                         let mut row = Committed::new(Source::Kafka, &id, &topic, partition, None);
@@ -106,7 +108,8 @@ fn join(
                             host: Some(m.host.clone()),
                             client_id: Some(m.client_id.clone()),
                         };
-                        rows.insert((topic, partition), row);
+                        assigned.insert((topic, partition), rows.len());
+                        rows.push(row);
                     }
                 }
             }
@@ -114,15 +117,25 @@ fn join(
         }
         match committed.remove(&id) {
             Some(Ok(offsets)) => {
+                rows.reserve(offsets.len());
                 for c in offsets {
                     if !filter.wants_topic(&c.topic) {
                         continue;
                     }
-                    let row = rows
-                        .entry((c.topic.clone(), c.partition))
-                        .or_insert_with(|| Committed::new(Source::Kafka, &id, &c.topic, c.partition, None));
-                    row.offset = c.offset;
-                    row.error = c.error.map(|e| format!("could not fetch committed offset: {e}"));
+                    let error = c.error.map(|e| format!("could not fetch committed offset: {e}"));
+                    let key = (c.topic, c.partition);
+                    match assigned.get(&key) {
+                        Some(&i) => {
+                            rows[i].offset = c.offset;
+                            rows[i].error = error;
+                        }
+                        // The common case at scale: moves the topic, no lookups.
+                        None => rows.push(Committed {
+                            topic: key.0,
+                            error,
+                            ..Committed::new(Source::Kafka, &id, "", key.1, c.offset)
+                        }),
+                    }
                 }
             }
             Some(Err(e)) => {
@@ -132,10 +145,12 @@ fn join(
             None => info.error = Some("no answer for committed offsets".to_string()),
         }
         // With a topic filter, a group that has nothing on the wanted topics is not shown.
-        let keep = rows.values().next().is_some() || info.error.is_some() || filter.topic.is_none();
+        let keep = !rows.is_empty() || info.error.is_some() || filter.topic.is_none();
         if keep {
+            // Sorted per group, the whole snapshot's final sort is nearly free.
+            rows.sort_unstable_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
             result.groups.push(info);
-            result.rows.extend(rows.into_values());
+            result.rows.append(&mut rows);
         }
     }
     result
