@@ -1,6 +1,9 @@
-//! `--send` delivery against fake peers on loopback (no services needed): a
-//! stopped sink, one that resets the connection, one that never confirms, a
-//! well-behaved one, fake InfluxDB HTTP servers, and the spool between runs.
+//! `--send` delivery against fake peers on loopback: a stopped sink, one that
+//! resets the connection, one that never confirms, a well-behaved one, fake
+//! InfluxDB HTTP servers (500, 401, a failing second batch, a reset), and the
+//! spool between runs. The binary-level tests (silent Graphite and InfluxDB
+//! peers, InfluxDB 500/401 beside good peers) measure a group on the shared
+//! kafka39, so they run where it runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -355,4 +358,168 @@ fn an_unwritable_output_file_is_an_error_after_the_delivery() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("0 of 0 lines delivered") && err.contains("writing") && err.contains("lag.json"), "{err}");
     assert!(spool.is_dir(), "the delivery (and its spool) ran before the error");
+}
+
+// ---------------------------------------------------------------------------
+// Through the binary, with a real Kafka measured: silent peers, InfluxDB
+// answering 500 or 401, a well-behaved sink alongside. Exact counts.
+// ---------------------------------------------------------------------------
+
+/// A group with commits on two partitions of a fresh topic on the shared
+/// kafka39: 20 graphite lines (2 partitions x 4, topic 7, group 5) and 4
+/// influx lines (2 partitions, topic, group). The arguments measure it.
+fn measured_group() -> Option<Vec<String>> {
+    let kafka = common::service("KLAG_TEST_KAFKA39")?;
+    let p = common::unique("dlv");
+    let (topic, group) = (format!("{p}-t"), format!("{p}-g"));
+    common::create_topic(&kafka, &topic, 2);
+    common::produce(&kafka, &topic, &[5, 3]);
+    common::commit(&kafka, &group, &[(&topic, 0, 1), (&topic, 1, 2)]);
+    Some(["-b", &kafka, "--group", &format!("^{group}$"), "--format", "graphite"].map(String::from).to_vec())
+}
+
+const GRAPHITE_LINES: usize = 20;
+const INFLUX_LINES: usize = 4;
+
+/// Accepts connections and holds them, never reading nor answering.
+fn silent_peer() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in l.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    addr
+}
+
+fn run_send(args: &[String], timeout: &str, sends: &[String]) -> (std::process::Output, Duration) {
+    let mut cmd = klag();
+    cmd.args(args).args(["--timeout", timeout]);
+    for s in sends {
+        cmd.args(["--send", s]);
+    }
+    let start = Instant::now();
+    let out = cmd.output().unwrap();
+    (out, start.elapsed())
+}
+
+#[test]
+fn silent_graphite_and_influx_end_by_the_timeout_and_are_named() {
+    let Some(args) = measured_group() else { return };
+    for url in [format!("graphite://{}", silent_peer()), format!("influx://{}/kafka", silent_peer())] {
+        let (out, took) = run_send(&args, "3s", std::slice::from_ref(&url));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(took < Duration::from_secs(4), "{url}: took {took:?}, limit is --timeout + 1 s; {err}");
+        assert_eq!(out.status.code(), Some(4), "{url}: {err}");
+        let n = if url.starts_with("graphite") { GRAPHITE_LINES } else { INFLUX_LINES };
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), GRAPHITE_LINES, "stdout is complete");
+        let want = format!("klag: error: delivery to {url}: 0 of {n} lines delivered; failed: ");
+        assert!(err.contains(&want) && err.contains(&format!("; {n} lines dropped")), "{url}: {err}");
+        assert!(err.contains("deadline"), "{url}: says why: {err}");
+    }
+}
+
+#[test]
+fn influx_500_and_401_through_the_binary_count_exactly() {
+    let Some(args) = measured_group() else { return };
+    // 500 every time: tried twice. 401: not retried. A good one beside them.
+    let (p500, got500) = fake_http(vec![500, 500, 500]);
+    let (p401, got401) = fake_http(vec![401, 401]);
+    let (good, gotgood) = fake_http(vec![]);
+    let (carbon, gotcarbon, _h) = fake(read_all);
+    let sends = [
+        format!("influx://127.0.0.1:{p500}/kafka"),
+        format!("influx://127.0.0.1:{p401}/kafka"),
+        format!("influx://127.0.0.1:{good}/kafka"),
+        format!("graphite://127.0.0.1:{carbon}"),
+    ];
+    let (out, took) = run_send(&args, "10s", &sends);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(11), "took {took:?}");
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    let n = INFLUX_LINES;
+    assert!(
+        err.contains(&format!(
+            "klag: error: delivery to {}: 0 of {n} lines delivered; failed: HTTP 500: {{\"error\":\"status 500\"}}; {n} lines dropped",
+            sends[0]
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "klag: error: delivery to {}: 0 of {n} lines delivered; failed: HTTP 401: {{\"error\":\"status 401\"}}; {n} lines dropped",
+            sends[1]
+        )),
+        "{err}"
+    );
+    assert!(err.contains(&format!("klag: {}: {n} of {n} lines delivered\n", sends[2])), "{err}");
+    let g = GRAPHITE_LINES;
+    assert!(err.contains(&format!("klag: {}: {g} of {g} lines delivered\n", sends[3])), "{err}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(got500.lock().unwrap().len(), 2, "a 500 is retried once");
+    assert_eq!(got401.lock().unwrap().len(), 1, "a 401 is not retried");
+    // What the good peers confirmed is what was counted, line for line.
+    let good_body = gotgood.lock().unwrap()[0].1.clone();
+    assert_eq!(good_body.lines().count(), n);
+    assert_eq!(gotcarbon.lock().unwrap()[0].as_slice(), out.stdout.as_slice(), "carbon got the printed lines");
+    // The failed peers saw the same lines that were reported as not delivered.
+    assert_eq!(got500.lock().unwrap()[1].1, good_body);
+}
+
+/// More than one batch: the first 5000 lines confirmed, the second batch
+/// refused twice with a 500. Exactly those 5000 count; the rest are dropped,
+/// or kept in the spool, to the line.
+#[test]
+fn a_failing_second_influx_batch_counts_the_first_exactly() {
+    let mut offsets = OffsetTable::new();
+    let mut rows = Vec::new();
+    for p in 0..6000 {
+        offsets.insert(("big".into(), p), LogOffsets { start: Some(0), end: Some(10), error: None });
+        rows.push(Committed::new(Source::Kafka, "g", "big", p, Some(4)));
+    }
+    let s = build_snapshot(DateTime::from_timestamp(1_700_000_000, 0).unwrap(), vec![], rows, &offsets);
+    let n = render_to_string(&klag::output::Influx::default(), &s).lines().count();
+    assert!(n > 5000 && n < 10_000, "{n}");
+    for spool in [false, true] {
+        let (port, got) = fake_http(vec![204, 500, 500]);
+        let dir = tempfile::tempdir().unwrap();
+        let settings = SpoolSettings { dir: dir.path().to_path_buf(), max_bytes: 1 << 24 };
+        let url = spec(&format!("influx://127.0.0.1:{port}/kafka"));
+        let r = deliver(&s, &MetricsOptions::default(), &[url], spool.then_some(&settings), soon(10_000));
+        let r = &r[0];
+        assert_eq!((r.delivered, r.undelivered()), (5000, n - 5000), "{r}");
+        let msg = r.to_string();
+        assert!(msg.contains(&format!("5000 of {n} lines delivered; failed: HTTP 500")), "{msg}");
+        if spool {
+            assert_eq!(r.spooled, n - 5000, "{r}");
+            assert!(msg.contains(&format!("{} lines kept in the spool", n - 5000)), "{msg}");
+        } else {
+            assert!(msg.contains(&format!("{} lines dropped", n - 5000)), "{msg}");
+        }
+        let got = got.lock().unwrap();
+        assert_eq!(got.len(), 3, "batch 1, batch 2 and its retry");
+        assert_eq!((got[0].1.lines().count(), got[1].1.lines().count()), (5000, n - 5000));
+    }
+}
+
+/// An InfluxDB that reads the request and resets the connection instead of
+/// answering: both attempts fail, nothing is counted.
+#[test]
+fn influx_resetting_mid_request_counts_nothing() {
+    let (port, got, _h) = fake(|mut s| {
+        let mut buf = [0u8; 256];
+        let _ = s.read(&mut buf);
+        common::reset_connection(s);
+        buf.to_vec()
+    });
+    let s = snapshot(1_700_000_000);
+    let r =
+        deliver(&s, &MetricsOptions::default(), &[spec(&format!("influx://127.0.0.1:{port}/db"))], None, soon(5000));
+    assert_eq!(r[0].delivered, 0, "{}", r[0]);
+    let n = r[0].current;
+    assert!(r[0].to_string().contains(&format!("0 of {n} lines delivered; failed: ")), "{}", r[0]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(got.lock().unwrap().len(), 2, "one attempt and one retry");
 }
