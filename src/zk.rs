@@ -77,9 +77,12 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-fn request_error(path: &str, err: &zkc::Error) -> ZkError {
+fn request_error(ensemble: &str, path: &str, err: &zkc::Error) -> ZkError {
     let reason = match err {
         zkc::Error::NoAuth => "not authorized (missing or wrong digest credentials)".to_string(),
+        // The session failed, not the node: say which ensemble (a run may use two).
+        zkc::Error::SessionExpired => format!("the session with {ensemble} expired"),
+        zkc::Error::ClientClosed => format!("the session with {ensemble} was closed"),
         other => other.to_string(),
     };
     ZkError::Request { path: path.to_string(), reason }
@@ -271,7 +274,7 @@ impl Zk {
                         return Err(timed_out());
                     }
                 }
-                Ok(Err(e)) => return Err(request_error(path, &e)),
+                Ok(Err(e)) => return Err(request_error(&self.ensemble, path, &e)),
                 Err(_) => return Err(timed_out()),
             }
         }
@@ -435,7 +438,7 @@ impl Zk {
                 zkc::MultiReadResult::Data { data, .. } => Ok(Some(Node::Data(data))),
                 zkc::MultiReadResult::Children { children } => Ok(Some(Node::Children(children))),
                 zkc::MultiReadResult::Error { err: zkc::Error::NoNode } => Ok(None),
-                zkc::MultiReadResult::Error { err } => Err(request_error(path, &err)),
+                zkc::MultiReadResult::Error { err } => Err(request_error(&self.ensemble, path, &err)),
                 _ => Err(unexpected(path)),
             })
             .collect();

@@ -103,3 +103,29 @@ fn demo_once_json_needs_no_services() {
     assert!(lag_of("analytics") > 0, "the slow group lags");
     assert!(doc["partitions"].as_array().expect("partitions").iter().all(|p| p["source"] == "kafka"));
 }
+
+/// A ZooKeeper that accepts and never answers: the run ends in time, exit 3,
+/// naming the address, with `-z` alone and with Storm spouts asked for.
+#[test]
+fn silent_zookeeper_ends_in_time_with_exit_3() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    for extra in [&[][..], &["--storm-root", "/kafkastorm"][..]] {
+        let start = Instant::now();
+        klag()
+            .args(["--zookeeper", &addr, "--timeout", "3s", "--format", "json"])
+            .args(extra)
+            .timeout(Duration::from_secs(10))
+            .assert()
+            .code(3)
+            .stderr(predicate::str::contains(addr.as_str()).and(predicate::str::contains("ZooKeeper")));
+        let took = start.elapsed();
+        assert!(took < Duration::from_secs(4), "{extra:?}: took {took:?}, limit is timeout + 1 s");
+    }
+}

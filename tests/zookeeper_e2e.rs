@@ -354,3 +354,100 @@ fn zookeeper_dying_during_the_run_fails_cleanly_in_time() {
         delete_tree(&c, &root).await;
     });
 }
+
+/// A proxy in front of the real ZooKeeper whose first connection passes the
+/// session handshake and one reply, then is cut; every later connection (the
+/// client reconnecting to resume its session) gets the answer a server gives
+/// for a session it has expired: a ConnectResponse with timeout 0 and session
+/// id 0. So the session expires mid-run, deterministically.
+fn expiring_proxy(upstream: String) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let first = Arc::new(AtomicBool::new(true));
+        for client in listener.incoming().flatten() {
+            if !first.swap(false, Ordering::SeqCst) {
+                std::thread::spawn(move || {
+                    let mut client = client;
+                    // The ConnectRequest: a 4-byte length, then that many bytes.
+                    let mut len = [0u8; 4];
+                    if client.read_exact(&mut len).is_ok() {
+                        let mut req = vec![0u8; u32::from_be_bytes(len) as usize];
+                        let _ = client.read_exact(&mut req);
+                    }
+                    // protocolVersion 0, timeOut 0, sessionId 0, passwd (16 zero bytes), readOnly false.
+                    let mut resp = Vec::new();
+                    resp.extend_from_slice(&0i32.to_be_bytes());
+                    resp.extend_from_slice(&0i32.to_be_bytes());
+                    resp.extend_from_slice(&0i64.to_be_bytes());
+                    resp.extend_from_slice(&16i32.to_be_bytes());
+                    resp.extend_from_slice(&[0u8; 16]);
+                    resp.push(0);
+                    let mut framed = (resp.len() as u32).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&resp);
+                    let _ = client.write_all(&framed);
+                    std::thread::sleep(Duration::from_millis(200));
+                });
+                continue;
+            }
+            let server = TcpStream::connect(&upstream).unwrap();
+            let (mut c_in, mut s_out) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut c_in, &mut s_out));
+            std::thread::spawn(move || {
+                let (mut s_in, mut c_out) = (server, client);
+                let mut buf = [0u8; 4096];
+                for _ in 0..2 {
+                    match s_in.read(&mut buf) {
+                        Ok(n) if n > 0 => {
+                            let _ = c_out.write_all(&buf[..n]);
+                        }
+                        _ => break,
+                    }
+                }
+                let _ = s_in.shutdown(std::net::Shutdown::Both);
+                let _ = c_out.shutdown(std::net::Shutdown::Both);
+            });
+        }
+    });
+    addr
+}
+
+/// The session expires during a Storm read: the run ends in time, names
+/// ZooKeeper, and shows no spout row with a number it did not read.
+#[test]
+fn zookeeper_session_expiring_during_the_run_fails_cleanly_in_time() {
+    let Some(env) = env() else { return };
+    let p = unique("zkx");
+    let root = format!("/{p}-storm");
+    let topic = format!("{p}-t");
+    create_topic(&env.kafka, &topic, 1);
+    produce(&env.kafka, &topic, &[9]);
+    block_on(async {
+        let c = writer(&env.zk, None).await;
+        for i in 0..200 {
+            put(&c, &format!("{root}/spout/partition_{i}"), &spout_node(("t", "t-1-1"), &topic, 0, 4)).await;
+        }
+    });
+    let proxy = expiring_proxy(env.zk.clone());
+    let start = Instant::now();
+    let out = klag()
+        .args(["-b", &env.kafka, "--storm-zookeeper", &proxy, "--storm-root", &root, "--timeout", "5s"])
+        .args(["--group", "^spout$", "--format", "json"])
+        .output()
+        .unwrap();
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(6), "took {took:?}; stderr: {stderr}");
+    // Only the handshake and the first reply got through: nothing measured.
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
+    assert!(stderr.contains(&format!("the session with {proxy} expired")), "names the ensemble: {stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in doc["partitions"].as_array().unwrap().iter().filter(|r| r["source"] == "storm") {
+        assert_eq!((&r["committed"], &r["lag"]), (&json!(4), &json!(5)), "a spout row is exact or absent: {r}");
+    }
+    eprintln!("session expiry: exit {:?} after {took:?}: {stderr}", out.status.code());
+    block_on(async {
+        let c = writer(&env.zk, None).await;
+        delete_tree(&c, &root).await;
+    });
+}
