@@ -326,7 +326,7 @@ fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> Partit
         None => {}
     }
     let lag = match (c.offset, log_end) {
-        (Some(committed), Some(end)) => Some((end - committed).max(0)),
+        (Some(committed), Some(end)) => Some(end.saturating_sub(committed).max(0)),
         _ => None,
     };
     if c.offset.is_none() && !bad_source {
@@ -399,7 +399,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
         }
         match p.lag {
             Some(lag) => {
-                s.total_lag = Some(s.total_lag.unwrap_or(0) + lag);
+                s.total_lag = Some(s.total_lag.unwrap_or(0).saturating_add(lag));
                 s.max_lag = Some(s.max_lag.map_or(lag, |m| m.max(lag)));
             }
             None => s.unmeasured += 1,
@@ -409,7 +409,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn t0() -> DateTime<Utc> {
@@ -548,5 +548,36 @@ mod tests {
         let groups: Vec<_> = s.groups.iter().map(|g| (g.group.as_str(), g.partitions)).collect();
         assert_eq!(groups, vec![("a", 3), ("b", 1), ("empty", 0)]);
         assert_eq!(s.groups[2].total_lag, None);
+    }
+
+    /// Found by `fuzz/fuzz_targets/render_formats.rs` (crash-3b7efd96, kept in
+    /// fuzz/regressions/): two rows of one group whose lags add up past
+    /// `i64::MAX` overflowed the group total. Sums saturate instead.
+    pub(crate) fn fuzz_overflowing_lags() -> Snapshot {
+        let row = |error: &str| Committed {
+            error: Some(error.to_string()),
+            ..Committed::new(Source::Storm, "", "", -1, Some(-1))
+        };
+        let mut offsets = OffsetTable::new();
+        offsets.insert(
+            (String::new(), -1),
+            LogOffsets { start: Some(-2_227_559_822), end: Some(8_064_104_604_066_906_111), error: None },
+        );
+        build_snapshot(t0(), Vec::new(), vec![row(""), row("\":,\"p\0\08{\"")], &offsets)
+    }
+
+    #[test]
+    fn fuzz_lag_sums_saturate() {
+        let s = fuzz_overflowing_lags();
+        assert_eq!(s.partitions[0].lag, Some(8_064_104_604_066_906_112));
+        assert_eq!(s.groups[0].total_lag, Some(i64::MAX));
+        assert_eq!(s.groups[0].max_lag, Some(8_064_104_604_066_906_112));
+        let extreme = build_snapshot(
+            t0(),
+            Vec::new(),
+            vec![Committed::new(Source::Kafka, "g", "t", 0, Some(i64::MIN))],
+            &table(&[("t", 0, i64::MIN, i64::MAX)]),
+        );
+        assert_eq!(extreme.partitions[0].lag, Some(i64::MAX));
     }
 }

@@ -117,7 +117,7 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
         .iter()
         .map(|p| {
             let depth = match (p.log_start, p.log_end) {
-                (Some(s), Some(e)) => Some(e - s),
+                (Some(s), Some(e)) => Some(e.saturating_sub(s)),
                 _ => None,
             };
             vec![
@@ -142,8 +142,9 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
     let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
-    let depth: i64 = rows.iter().filter_map(|p| Some(p.log_end? - p.log_start?)).sum();
-    let lag: i64 = rows.iter().filter_map(|p| p.lag).sum();
+    let depth =
+        rows.iter().filter_map(|p| Some(p.log_end?.saturating_sub(p.log_start?))).fold(0i64, i64::saturating_add);
+    let lag = rows.iter().filter_map(|p| p.lag).fold(0i64, i64::saturating_add);
     s.push_str(&format!(
         "\nBrokers: {}  Partitions: {}  Total depth: {} messages  Total lag: {} messages\n",
         brokers.len(),
@@ -220,5 +221,14 @@ mod tests {
     #[test]
     fn control_characters_are_neutralised() {
         assert_eq!(printable("a\x1b[2Jb\n"), "a?[2Jb?");
+    }
+
+    /// Found by the render_formats fuzz target: depth and lag totals of the
+    /// Storm table overflowed; they saturate.
+    #[test]
+    fn fuzz_storm_totals_saturate() {
+        let out = render_to_string(&Table, &crate::lag::tests::fuzz_overflowing_lags());
+        assert!(out.contains("Total depth: 9223372036854775807 messages"), "{out}");
+        assert!(out.contains("Total lag: 9223372036854775807 messages"), "{out}");
     }
 }

@@ -222,12 +222,21 @@ impl fmt::Display for SinkSpec {
     }
 }
 
-/// A URL for messages: anything between `//` and `@` is cut out.
+/// A URL for messages: anything between the scheme (and its `//`) and the
+/// last `@` is cut out. The URL parser also finds credentials without `//`
+/// (`http:user:pw@host`, `http:\\user:pw@host`), so `//` is not required.
 fn redact(raw: &str) -> String {
-    match (raw.find("//"), raw.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}//***@{}", &raw[..s], &raw[at + 1..]),
-        _ => raw.to_string(),
+    let (Some(colon), Some(at)) = (raw.find(':'), raw.rfind('@')) else {
+        return raw.to_string();
+    };
+    if colon > at {
+        return raw.to_string();
     }
+    let mut start = colon + 1;
+    if raw[start..].starts_with("//") {
+        start += 2;
+    }
+    format!("{}***@{}", &raw[..start], &raw[at + 1..])
 }
 
 fn percent_decode(s: &str) -> Option<String> {
@@ -455,6 +464,21 @@ mod tests {
         }
         let e = SinkSpec::parse("influx://admin:hunter2@h/db", &none).err().map(|e| e.to_string()).unwrap_or_default();
         assert!(e.contains("credentials do not belong") && !e.contains("hunter2") && !e.contains("admin"), "{e}");
+    }
+
+    /// Found by `fuzz/fuzz_targets/sink_url.rs` (crash-ccc72ecc, kept in
+    /// fuzz/regressions/): a special scheme without `//` still carries
+    /// credentials for the URL parser, and the message showed the password.
+    #[test]
+    fn fuzz_credentials_without_slashes_are_redacted() {
+        let none = env(&[]);
+        for url in ["http:ggf\u{18}gtp:ggfMgggg4@;", "http:admin:hunter2@h", "http:\\\\admin:hunter2@h/x@y"] {
+            let e = SinkSpec::parse(url, &none).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!e.contains("ggfMgggg4") && !e.contains("hunter2") && !e.contains("admin"), "{url}: {e}");
+        }
+        assert_eq!(redact("influx://u:p@h/db"), "influx://***@h/db");
+        assert_eq!(redact("http:u:p@h"), "http:***@h");
+        assert_eq!(redact("no-at://h"), "no-at://h");
     }
 
     #[test]
