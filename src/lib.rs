@@ -3,6 +3,11 @@
 //! The binary in `main.rs` parses the command line (`cli`) into an immutable
 //! [`config::Config`]; everything below it never sees clap.
 
+// No panics on external data (issue 7): besides unwrap/expect (Cargo.toml),
+// no panic!/unreachable!/todo!/unimplemented! outside tests. Overflow and
+// indexing are checked at run time by the fuzz targets in fuzz/.
+#![cfg_attr(not(test), warn(clippy::panic, clippy::unreachable, clippy::todo, clippy::unimplemented))]
+
 pub mod brokers_zk;
 pub mod cli;
 pub mod config;

@@ -1,5 +1,10 @@
 //! The `klag` binary: parse, configure, measure, render, exit.
 
+// No panics on external data (issue 7): besides unwrap/expect (Cargo.toml),
+// no panic!/unreachable!/todo!/unimplemented! outside tests. Overflow and
+// indexing are checked at run time by the fuzz targets in fuzz/.
+#![cfg_attr(not(test), warn(clippy::panic, clippy::unreachable, clippy::todo, clippy::unimplemented))]
+
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
