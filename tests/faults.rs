@@ -604,3 +604,47 @@ fn groups_and_topics_deleted_during_runs() {
     eprintln!("{} complete and {} partial runs during {rounds} rounds of deletions", codes[0], codes[1]);
     assert!(rounds >= 2 && codes[0] + codes[1] >= 3, "too little overlap: {rounds} rounds, {codes:?} runs");
 }
+
+/// ZooKeeper frozen (SIGSTOP: connections are accepted, nothing answers)
+/// when the run starts and SIGKILLed 1 s into it, in a run that also reads
+/// Kafka-committed groups: the classic group cannot be read and ZooKeeper is
+/// named, the Kafka group is exact, exit 1, in time. ZooKeeper is started
+/// again afterwards (with its data: the brokers keep their sessions).
+#[test]
+fn zookeeper_killed_during_the_run_costs_only_its_groups() {
+    let Some(c) = cluster() else { return };
+    let l = layout(&c, "zkkill", false);
+    block_on(async {
+        let z = writer(&c.zk(), None).await;
+        put(&z, &format!("/consumers/{}/offsets/{}/0", l.group, l.topic), b"2").await;
+    });
+    let pid: i32 = std::fs::read_to_string(Cluster::dir().join("zk/pid")).unwrap().trim().parse().unwrap();
+    struct ReviveZk<'a>(&'a Cluster, i32);
+    impl Drop for ReviveZk<'_> {
+        fn drop(&mut self) {
+            // SAFETY: SIGCONT to this binary's ZooKeeper (frozen or already gone).
+            unsafe { libc::kill(self.1, libc::SIGCONT) };
+            let _ = self.0.services(&["up", "kafka39"]);
+        }
+    }
+    let _revive = ReviveZk(&c, pid);
+    // SAFETY: SIGSTOP to this binary's own ZooKeeper.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    let killer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        // SAFETY: SIGKILL to the frozen ZooKeeper started by this binary.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let b = c.bootstrap();
+    let run = klag_run(&["-b", &b, "-z", &c.zk(), "--classic", "--group", &format!("^{}$", l.group)]);
+    killer.join().unwrap();
+    run.in_time();
+    assert_eq!(run.code, Some(1), "{}", run.context());
+    for p in 0..3 {
+        assert_exact(&run, &l.group, &l.topic, p, 3, ENDS[p as usize]);
+    }
+    let classic = run.doc["partitions"].as_array().unwrap().iter().filter(|r| r["source"] == "zookeeper").count();
+    assert_eq!(classic, 0, "nothing read from the dead ZooKeeper\n{}", run.context());
+    assert!(run.stderr.contains("ZooKeeper") && run.stderr.contains(&c.zk()), "{}", run.context());
+    eprintln!("ZooKeeper killed: {}", run.stderr.trim());
+}
