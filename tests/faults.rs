@@ -8,10 +8,18 @@
 //! The cluster is this binary's own (`target/services-faults`, ZooKeeper on
 //! 21840, brokers on 19492..19494; `KLAG_FAULTS_ZK_PORT` and
 //! `KLAG_FAULTS_KAFKA_PORT` choose others), so killing its brokers never
-//! disturbs the shared test services. It is started once per test binary,
-//! the tests take turns (they kill brokers), and scripts/test stops it at
-//! the end. Topics have replication factor 1 with one partition per broker
-//! (partition p on broker p + 1) unless a test needs replicas.
+//! disturbs the shared test services. The tests take turns (they kill
+//! brokers); each turn begins with `scripts/services up kafka39`, which starts
+//! the cluster the first time and afterwards restarts anything a failed test
+//! left down (0.1 s when all is up); scripts/test stops it at the end. Topics
+//! have replication factor 1 with one partition per broker (partition p on
+//! broker p + 1) unless a test needs replicas. Runs under scripts/test (or
+//! wherever KLAG_TEST_KAFKA39 is set), skipped otherwise.
+//!
+//! Silent peers and failing sinks are in tests/cli.rs (a silent Kafka broker,
+//! a silent ZooKeeper), tests/delivery.rs and tests/metrics_sinks.rs; a
+//! ZooKeeper connection cut mid-read and a session expiring mid-run in
+//! tests/zookeeper_e2e.rs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -609,7 +617,9 @@ fn groups_and_topics_deleted_during_runs() {
 }
 
 /// ZooKeeper frozen (SIGSTOP: connections are accepted, nothing answers)
-/// when the run starts and SIGKILLed 1 s into it, in a run that also reads
+/// when the run starts and SIGKILLed 1 s into it, while klag still waits for
+/// its session (a session cut mid-read is tests/zookeeper_e2e.rs's dying
+/// proxy), in a run that also reads
 /// Kafka-committed groups: the classic group cannot be read and ZooKeeper is
 /// named, the Kafka group is exact, exit 1, in time. ZooKeeper is started
 /// again afterwards (with its data: the brokers keep their sessions).
