@@ -422,9 +422,9 @@ fn silent_graphite_and_influx_end_by_the_timeout_and_are_named() {
 }
 
 #[test]
-fn influx_500_and_401_through_the_binary_count_exactly() {
+fn influx_500_401_and_refused_through_the_binary_count_exactly() {
     let Some(args) = measured_group() else { return };
-    // 500 every time: tried twice. 401: not retried. A good one beside them.
+    // 500 every time: tried twice. 401: not retried. Good ones beside them, and a closed port.
     let (p500, got500) = fake_http(vec![500, 500, 500]);
     let (p401, got401) = fake_http(vec![401, 401]);
     let (good, gotgood) = fake_http(vec![]);
@@ -434,6 +434,7 @@ fn influx_500_and_401_through_the_binary_count_exactly() {
         format!("influx://127.0.0.1:{p401}/kafka"),
         format!("influx://127.0.0.1:{good}/kafka"),
         format!("graphite://127.0.0.1:{carbon}"),
+        format!("influx://127.0.0.1:{}/kafka", closed_port()),
     ];
     let (out, took) = run_send(&args, "10s", &sends);
     let err = String::from_utf8_lossy(&out.stderr);
@@ -457,6 +458,12 @@ fn influx_500_and_401_through_the_binary_count_exactly() {
     assert!(err.contains(&format!("klag: {}: {n} of {n} lines delivered\n", sends[2])), "{err}");
     let g = GRAPHITE_LINES;
     assert!(err.contains(&format!("klag: {}: {g} of {g} lines delivered\n", sends[3])), "{err}");
+    let refused = format!("klag: error: delivery to {}: 0 of {n} lines delivered; failed: ", sends[4]);
+    let line = err.lines().find(|l| l.starts_with(&refused)).unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.contains("refused") && line.ends_with(&format!("; {n} lines dropped (use --spool DIR to keep them)")),
+        "{line}"
+    );
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(got500.lock().unwrap().len(), 2, "a 500 is retried once");
     assert_eq!(got401.lock().unwrap().len(), 1, "a 401 is not retried");
