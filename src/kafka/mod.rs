@@ -213,9 +213,13 @@ impl Kafka {
             .into_iter()
             .map(|(code, text)| match code {
                 admin::ERR_TIMED_OUT => {
-                    format!("a broker did not answer ListGroups in time ({text}{})", self.client_hint())
+                    format!(
+                        "a broker of {} did not answer ListGroups in time: the groups it coordinates are not listed ({text}{})",
+                        self.bootstrap,
+                        self.client_hint()
+                    )
                 }
-                _ => format!("a broker failed ListGroups: {text}"),
+                _ => format!("a broker of {} failed ListGroups: {text}", self.bootstrap),
             })
             .collect();
         Ok((listings, partial))
