@@ -44,8 +44,14 @@ fuzz_target!(|data: &[u8]| {
                     SinkKind::InfluxV2 { org, bucket, .. } => from_url.extend([org.clone(), bucket.clone()]),
                     SinkKind::GraphiteTcp | SinkKind::GraphiteUdp => {}
                 }
-                for field in from_url.iter().filter(|f| !f.is_empty()) {
-                    shown = shown.replace(&format!("{field:?}"), "").replace(field.as_str(), "");
+                // Longest first, Debug forms included, so that cutting a short
+                // field (the host) cannot break up a longer one (the org).
+                let mut cut: Vec<String> =
+                    from_url.iter().filter(|f| !f.is_empty()).map(|f| format!("{f:?}")).collect();
+                cut.extend(from_url.iter().filter(|f| !f.is_empty()).cloned());
+                cut.sort_by_key(|c| std::cmp::Reverse(c.len()));
+                for c in &cut {
+                    shown = shown.replace(c.as_str(), "");
                 }
                 for secret in [PASSWORD, TOKEN] {
                     assert!(!shown.contains(secret), "secret shown: {shown}");
