@@ -235,7 +235,12 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     if !(seconds.is_finite() && seconds > 0.0 && seconds < 1e9) {
         return Err(format!("duration {s:?} must be positive"));
     }
-    Ok(std::time::Duration::from_secs_f64(seconds))
+    // Below a nanosecond, a positive number is still a zero Duration.
+    let duration = std::time::Duration::from_secs_f64(seconds);
+    if duration.is_zero() {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(duration)
 }
 
 /// Parses a byte size: `1048576`, `512k`, `10M`, `1G` (powers of 1024).
@@ -281,6 +286,16 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("abc").is_err());
         assert!(parse_duration("5y").is_err());
+    }
+
+    /// Found by the sink_url fuzz target (fuzz/regressions/sink_url/crash-dab64501):
+    /// a positive duration below one nanosecond became a zero timeout.
+    #[test]
+    fn fuzz_sub_nanosecond_durations_are_rejected() {
+        let input = include_str!("../fuzz/regressions/sink_url/crash-dab64501dd4bf414eaa0435fc30018ae0598d00b");
+        assert!(parse_duration(input).is_err(), "{input:?}");
+        assert!(parse_duration("0.0000000001s").is_err());
+        assert_eq!(parse_duration("0.000000001s"), Ok(Duration::from_nanos(1)));
     }
 
     #[test]
