@@ -64,6 +64,18 @@ fn fake(f: fn(TcpStream) -> Vec<u8>) -> (u16, Received, JoinHandle<()>) {
     (port, got, h)
 }
 
+/// What a fake peer recorded, once it has recorded at least `n` connections
+/// (bounded wait): the sink may finish before the peer's thread records.
+fn settled<T>(got: &Mutex<Vec<T>>, n: usize) -> std::sync::MutexGuard<'_, Vec<T>> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.lock().unwrap().len() < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A little longer, so that an unexpected extra connection is seen too.
+    std::thread::sleep(Duration::from_millis(50));
+    got.lock().unwrap()
+}
+
 fn read_all(mut s: TcpStream) -> Vec<u8> {
     let mut buf = Vec::new();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -121,8 +133,7 @@ fn a_sink_that_resets_is_tried_twice_and_nothing_is_counted() {
             deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite://127.0.0.1:{port}"))], None, soon(5000));
         assert_eq!(r[0].delivered, 0, "{}", r[0]);
         assert!(r[0].error.is_some());
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(got.lock().unwrap().len(), 2, "one attempt and one retry");
+        assert_eq!(settled(&got, 2).len(), 2, "one attempt and one retry");
     }
 }
 
@@ -144,7 +155,7 @@ fn a_good_sink_gets_every_line_in_one_connection() {
     let r = deliver(&s, &MetricsOptions::default(), &[spec(&format!("graphite://127.0.0.1:{port}"))], None, soon(5000));
     assert!(r[0].ok(), "{}", r[0]);
     assert_eq!(r[0].delivered, graphite_lines(&s).len());
-    let got = got.lock().unwrap();
+    let got = settled(&got, 1);
     assert_eq!(got.len(), 1);
     assert_eq!(String::from_utf8_lossy(&got[0]), graphite_lines(&s).concat());
     assert!(got[0].starts_with(b"klag.partition.kafka.billing_team.orders_v2.0.lag 6 1700000000\n"));
@@ -249,7 +260,7 @@ fn influx_v2_gets_path_query_token_and_is_retried_once_after_a_5xx() {
     let r = deliver(&s, &MetricsOptions::default(), &[spec], None, soon(5000));
     assert!(r[0].ok(), "{}", r[0]);
     assert!(!r[0].to_string().contains("t0ken"));
-    let got = got.lock().unwrap();
+    let got = settled(&got, 2);
     assert_eq!(got.len(), 2);
     let (head, body) = &got[1];
     assert!(head.starts_with("POST /api/v2/write?org=acme+co&bucket=lag&precision=ns HTTP/1.1"), "{head}");
@@ -275,7 +286,7 @@ fn influx_v1_rejection_is_not_retried_and_nothing_is_counted() {
     assert_eq!(r[0].delivered, 0);
     let msg = r[0].to_string();
     assert!(msg.contains("HTTP 400") && !msg.contains("pw"), "{msg}");
-    let got = got.lock().unwrap();
+    let got = settled(&got, 1);
     assert_eq!(got.len(), 1, "a 4xx is not retried");
     assert!(got[0].0.starts_with("POST /write?db=kafka&precision=s HTTP/1.1"), "{}", got[0].0);
     // klag:pw in base64.
@@ -464,13 +475,12 @@ fn influx_500_401_and_refused_through_the_binary_count_exactly() {
         line.contains("refused") && line.ends_with(&format!("; {n} lines dropped (use --spool DIR to keep them)")),
         "{line}"
     );
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(got500.lock().unwrap().len(), 2, "a 500 is retried once");
-    assert_eq!(got401.lock().unwrap().len(), 1, "a 401 is not retried");
+    assert_eq!(settled(&got500, 2).len(), 2, "a 500 is retried once");
+    assert_eq!(settled(&got401, 1).len(), 1, "a 401 is not retried");
     // What the good peers confirmed is what was counted, line for line.
-    let good_body = gotgood.lock().unwrap()[0].1.clone();
+    let good_body = settled(&gotgood, 1)[0].1.clone();
     assert_eq!(good_body.lines().count(), n);
-    assert_eq!(gotcarbon.lock().unwrap()[0].as_slice(), out.stdout.as_slice(), "carbon got the printed lines");
+    assert_eq!(settled(&gotcarbon, 1)[0].as_slice(), out.stdout.as_slice(), "carbon got the printed lines");
     // The failed peers saw the same lines that were reported as not delivered.
     assert_eq!(got500.lock().unwrap()[1].1, good_body);
 }
@@ -505,7 +515,7 @@ fn a_failing_second_influx_batch_counts_the_first_exactly() {
         } else {
             assert!(msg.contains(&format!("{} lines dropped", n - 5000)), "{msg}");
         }
-        let got = got.lock().unwrap();
+        let got = settled(&got, 3);
         assert_eq!(got.len(), 3, "batch 1, batch 2 and its retry");
         assert_eq!((got[0].1.lines().count(), got[1].1.lines().count()), (5000, n - 5000));
     }
@@ -527,6 +537,5 @@ fn influx_resetting_mid_request_counts_nothing() {
     assert_eq!(r[0].delivered, 0, "{}", r[0]);
     let n = r[0].current;
     assert!(r[0].to_string().contains(&format!("0 of {n} lines delivered; failed: ")), "{}", r[0]);
-    std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(got.lock().unwrap().len(), 2, "one attempt and one retry");
+    assert_eq!(settled(&got, 2).len(), 2, "one attempt and one retry");
 }
