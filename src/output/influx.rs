@@ -21,7 +21,7 @@
 
 use std::io::{self, Write};
 
-use super::metrics::{points, InfluxSchema, Level, MetricsOptions, Point, Precision};
+use super::metrics::{points, InfluxSchema, Level, MetricsOptions, Point, Precision, Value};
 use super::Exporter;
 use crate::lag::Snapshot;
 
@@ -108,7 +108,7 @@ impl Influx {
         }
     }
 
-    fn line(measurement: &str, tags: &[(&str, String)], fields: &[(&str, i64)], ts: i64) -> Option<String> {
+    fn line(measurement: &str, tags: &[(&str, String)], fields: &[(&str, Value)], ts: i64) -> Option<String> {
         if fields.is_empty() {
             return None;
         }
@@ -122,7 +122,13 @@ impl Influx {
             s.push_str(&escape_key(v));
         }
         s.push(' ');
-        let fields: Vec<String> = fields.iter().map(|(k, v)| format!("{}={}i", escape_key(k), v)).collect();
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Int(i) => format!("{}={i}i", escape_key(k)),
+                Value::Float(_) => format!("{}={v}", escape_key(k)),
+            })
+            .collect();
         s.push_str(&fields.join(","));
         s.push(' ');
         s.push_str(&ts.to_string());

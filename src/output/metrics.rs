@@ -24,12 +24,33 @@ pub struct Rollup {
     pub help: &'static str,
 }
 
+/// A metric value: a count or offset (an integer, `12i` in Influx), or a
+/// measure such as seconds or a rate (a float). A metric keeps one kind:
+/// Influx fixes a field's type when it is first written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Float(f64),
+}
+
+/// Integers as they are; floats in Rust's shortest round-trip form, which
+/// never uses an exponent (Graphite, Influx and Prometheus all read it).
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Int(v) => write!(f, "{v}"),
+            Value::Float(v) => write!(f, "{v}"),
+        }
+    }
+}
+
 /// A per-partition number and its topic and group roll-ups.
 #[derive(Debug, Clone, Copy)]
 pub struct MetricDef {
     pub name: &'static str,
     pub help: &'static str,
-    pub value: fn(&PartitionLag) -> Option<i64>,
+    /// The partition's value; non-finite floats are left out.
+    pub value: fn(&PartitionLag) -> Option<Value>,
     pub topic: &'static [Rollup],
     pub group: &'static [Rollup],
 }
@@ -43,7 +64,7 @@ pub const PARTITION_METRICS: &[MetricDef] = &[
     MetricDef {
         name: "lag",
         help: "Messages the consumer has yet to read: log_end - committed, at least 0.",
-        value: |p| p.lag,
+        value: |p| p.lag.map(Value::Int),
         topic: &[
             r("lag", Agg::Sum, "Sum of the known partition lags of the group on the topic."),
             r("max_lag", Agg::Max, "Largest partition lag of the group on the topic."),
@@ -56,21 +77,21 @@ pub const PARTITION_METRICS: &[MetricDef] = &[
     MetricDef {
         name: "committed",
         help: "Committed offset: the next offset the consumer will read.",
-        value: |p| p.committed,
+        value: |p| p.committed.map(Value::Int),
         topic: &[r("committed", Agg::Sum, "Sum of the known committed offsets of the group on the topic.")],
         group: &[],
     },
     MetricDef {
         name: "log_start",
         help: "First offset still in the partition's log.",
-        value: |p| p.log_start,
+        value: |p| p.log_start.map(Value::Int),
         topic: &[r("log_start", Agg::Sum, "Sum of the known log start offsets of the topic's partitions.")],
         group: &[],
     },
     MetricDef {
         name: "log_end",
         help: "Log end offset (high watermark, or last stable offset with --isolation read-committed).",
-        value: |p| p.log_end,
+        value: |p| p.log_end.map(Value::Int),
         topic: &[r("log_end", Agg::Sum, "Sum of the known log end offsets of the topic's partitions.")],
         group: &[],
     },
@@ -227,7 +248,7 @@ impl Level {
 
 /// One measured thing at one level, with the values known for it. Unknown
 /// values are absent, never zero.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Point<'a> {
     pub level: Level,
     pub source: Source,
@@ -241,7 +262,7 @@ pub struct Point<'a> {
     pub spout: Option<&'a str>,
     /// The committing member's host, where known (partition level only).
     pub host: Option<&'a str>,
-    pub values: Vec<(&'static str, i64)>,
+    pub values: Vec<(&'static str, Value)>,
 }
 
 impl Point<'_> {
@@ -265,7 +286,7 @@ impl Point<'_> {
         l
     }
 
-    pub fn value(&self, name: &str) -> Option<i64> {
+    pub fn value(&self, name: &str) -> Option<Value> {
         self.values.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
     }
 }
@@ -274,11 +295,35 @@ fn spout_of(source: Source, group: &str) -> Option<&str> {
     matches!(source, Source::Storm | Source::Trident).then_some(group)
 }
 
-fn roll(values: &[Option<i64>], agg: Agg) -> Option<i64> {
-    let known = values.iter().flatten().copied();
-    match agg {
-        Agg::Sum => known.fold(None, |acc: Option<i64>, v| Some(acc.unwrap_or(0).saturating_add(v))),
-        Agg::Max => known.max(),
+fn finite(v: Value) -> Option<Value> {
+    match v {
+        Value::Float(f) if !f.is_finite() => None,
+        v => Some(v),
+    }
+}
+
+/// A partition metric's value, if known and finite.
+fn value_of(m: &MetricDef, p: &PartitionLag) -> Option<Value> {
+    (m.value)(p).and_then(finite)
+}
+
+/// Rolls known values up; a metric's values are all of one kind.
+fn roll(values: &[Option<Value>], agg: Agg) -> Option<Value> {
+    values.iter().flatten().copied().fold(None, |acc, v| {
+        Some(match (acc, v, agg) {
+            (None, v, _) => v,
+            (Some(Value::Int(a)), Value::Int(b), Agg::Sum) => Value::Int(a.saturating_add(b)),
+            (Some(Value::Int(a)), Value::Int(b), Agg::Max) => Value::Int(a.max(b)),
+            (Some(a), b, Agg::Sum) => Value::Float(float(a) + float(b)),
+            (Some(a), b, Agg::Max) => Value::Float(float(a).max(float(b))),
+        })
+    })
+}
+
+fn float(v: Value) -> f64 {
+    match v {
+        Value::Int(i) => i as f64,
+        Value::Float(f) => f,
     }
 }
 
@@ -287,7 +332,7 @@ fn roll(values: &[Option<i64>], agg: Agg) -> Option<i64> {
 pub fn points(snapshot: &Snapshot) -> Vec<Point<'_>> {
     let mut out = Vec::new();
     for p in &snapshot.partitions {
-        let values = PARTITION_METRICS.iter().filter_map(|m| (m.value)(p).map(|v| (m.name, v))).collect();
+        let values = PARTITION_METRICS.iter().filter_map(|m| value_of(m, p).map(|v| (m.name, v))).collect();
         out.push(Point {
             level: Level::Partition,
             source: p.source,
@@ -308,15 +353,15 @@ pub fn points(snapshot: &Snapshot) -> Vec<Point<'_>> {
     for ((source, group, topic), rows) in &topics {
         let mut values = Vec::new();
         for m in PARTITION_METRICS {
-            let column: Vec<Option<i64>> = rows.iter().map(|p| (m.value)(p)).collect();
+            let column: Vec<Option<Value>> = rows.iter().map(|p| value_of(m, p)).collect();
             for r in m.topic {
                 if let Some(v) = roll(&column, r.agg) {
                     values.push((r.name, v));
                 }
             }
         }
-        values.push(("partitions", rows.len() as i64));
-        values.push(("unmeasured", rows.iter().filter(|p| p.lag.is_none()).count() as i64));
+        values.push(("partitions", Value::Int(rows.len() as i64)));
+        values.push(("unmeasured", Value::Int(rows.iter().filter(|p| p.lag.is_none()).count() as i64)));
         out.push(Point {
             level: Level::Topic,
             source: *source,
@@ -335,17 +380,17 @@ pub fn points(snapshot: &Snapshot) -> Vec<Point<'_>> {
             snapshot.partitions.iter().filter(|p| p.source == g.source && p.group == g.group).collect();
         let mut values = Vec::new();
         for m in PARTITION_METRICS {
-            let column: Vec<Option<i64>> = rows.iter().map(|p| (m.value)(p)).collect();
+            let column: Vec<Option<Value>> = rows.iter().map(|p| value_of(m, p)).collect();
             for r in m.group {
                 if let Some(v) = roll(&column, r.agg) {
                     values.push((r.name, v));
                 }
             }
         }
-        values.push(("partitions", g.partitions as i64));
-        values.push(("unmeasured", g.unmeasured as i64));
+        values.push(("partitions", Value::Int(g.partitions as i64)));
+        values.push(("unmeasured", Value::Int(g.unmeasured as i64)));
         if let Some(m) = g.members {
-            values.push(("members", i64::from(m)));
+            values.push(("members", Value::Int(i64::from(m))));
         }
         out.push(Point {
             level: Level::Group,
@@ -375,11 +420,15 @@ mod tests {
             .iter()
             .find(|p| p.level == Level::Partition && p.group == "billing" && p.partition == Some(2))
             .map(|p| p.values.clone());
-        assert_eq!(no_commit, Some(vec![("log_start", 0), ("log_end", 40)]));
+        assert_eq!(no_commit, Some(vec![("log_start", Value::Int(0)), ("log_end", Value::Int(40))]));
         let billing = pts.iter().find(|p| p.level == Level::Group && p.group == "billing");
-        assert_eq!(billing.and_then(|p| p.value("lag")), Some(10));
+        assert_eq!(billing.and_then(|p| p.value("lag")), Some(Value::Int(10)));
         let idle = pts.iter().find(|p| p.level == Level::Group && p.group == "idle");
-        assert_eq!(idle.map(|p| p.values.clone()), Some(vec![("partitions", 0), ("unmeasured", 0), ("members", 0)]));
+        let zero = Value::Int(0);
+        assert_eq!(
+            idle.map(|p| p.values.clone()),
+            Some(vec![("partitions", zero), ("unmeasured", zero), ("members", zero)])
+        );
         for p in &pts {
             let names = p.level.value_names();
             assert!(p.values.iter().all(|(n, _)| names.contains(n)), "{p:?}");
@@ -392,8 +441,23 @@ mod tests {
         for g in &s.groups {
             let p =
                 points(&s).into_iter().find(|p| p.level == Level::Group && p.group == g.group && p.source == g.source);
-            assert_eq!(p.as_ref().and_then(|p| p.value("lag")), g.total_lag);
-            assert_eq!(p.as_ref().and_then(|p| p.value("max_lag")), g.max_lag);
+            assert_eq!(p.as_ref().and_then(|p| p.value("lag")), g.total_lag.map(Value::Int));
+            assert_eq!(p.as_ref().and_then(|p| p.value("max_lag")), g.max_lag.map(Value::Int));
         }
+    }
+
+    #[test]
+    fn values_render_and_roll_up_by_kind() {
+        assert_eq!(Value::Int(7).to_string(), "7");
+        assert_eq!(Value::Float(1.5).to_string(), "1.5");
+        assert_eq!(Value::Float(1e21).to_string(), "1000000000000000000000");
+        let ints = [Some(Value::Int(2)), None, Some(Value::Int(i64::MAX))];
+        assert_eq!(roll(&ints, Agg::Sum), Some(Value::Int(i64::MAX)));
+        assert_eq!(roll(&ints, Agg::Max), Some(Value::Int(i64::MAX)));
+        let floats = [Some(Value::Float(0.25)), Some(Value::Float(2.5)), None];
+        assert_eq!(roll(&floats, Agg::Sum), Some(Value::Float(2.75)));
+        assert_eq!(roll(&floats, Agg::Max), Some(Value::Float(2.5)));
+        assert_eq!(roll(&[None, None], Agg::Sum), None);
+        assert_eq!(finite(Value::Float(f64::NAN)), None);
     }
 }
