@@ -12,12 +12,17 @@ Exit codes:
   3  nothing could be measured (cluster unreachable, timeout)
   4  delivery failed: some lines could not be delivered to a --send
      destination (kept in --spool DIR if given); 3 outranks 4, 4 outranks 1
+With a threshold (--warn, --crit, ...) or --format nagios, the monitoring-plugin
+convention instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage error,
+nothing or not everything measured, failed delivery); CRITICAL outranks
+UNKNOWN, which outranks WARNING.
 
 Examples:
   klag --bootstrap-server kafka1:9092
   klag --bootstrap-server kafka1:9092 --group '^billing' --format json | jq '.groups'
   klag -b kafka1:9092 --format graphite | nc graphite 2003
   klag -b kafka1:9092 --send influx://influx:8086/kafka --spool /var/spool/klag
+  klag -b kafka1:9092 --group '^billing$' --warn 1000 --crit 100000 --format nagios
   klag demo";
 
 /// How far behind are my Kafka consumers?
@@ -131,8 +136,57 @@ pub struct QueryArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
     pub property: Vec<(String, String)>,
 
+    /// Colour the table by severity: auto (a terminal without NO_COLOR), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto, global = true)]
+    pub color: ColorArg,
+
+    #[command(flatten)]
+    pub alert: AlertArgs,
+
     #[command(flatten)]
     pub metrics: MetricsArgs,
+}
+
+/// Thresholds: any of them (or --format nagios) switches the exit codes to
+/// the monitoring-plugin convention.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Thresholds (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")]
+pub struct AlertArgs {
+    /// WARNING when a partition's lag is at least N messages.
+    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    pub warn: Option<i64>,
+
+    /// CRITICAL when a partition's lag is at least N messages.
+    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    pub crit: Option<i64>,
+
+    /// WARNING when a group's total lag is at least N messages.
+    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    pub warn_total: Option<i64>,
+
+    /// CRITICAL when a group's total lag is at least N messages.
+    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    pub crit_total: Option<i64>,
+
+    /// WARNING when a partition's time lag is at least DURATION (e.g. 90s, 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub warn_seconds: Option<std::time::Duration>,
+
+    /// CRITICAL when a partition's time lag is at least DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    pub crit_seconds: Option<std::time::Duration>,
+}
+
+/// The long options that switch to monitoring-plugin exit codes, so that
+/// even a usage error in such a command line exits 3 (UNKNOWN), not 2.
+pub const CHECK_OPTIONS: &[&str] =
+    &["--warn", "--crit", "--warn-total", "--crit-total", "--warn-seconds", "--crit-seconds"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
 }
 
 /// Metrics formats, `--output` and delivery to Graphite and InfluxDB.
@@ -217,6 +271,8 @@ pub enum FormatArg {
     Prometheus,
     /// One CSV row per partition, with a header row.
     Csv,
+    /// A monitoring-plugin status line with performance data (Nagios, Icinga, Sensu).
+    Nagios,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h` or a plain number of seconds.
@@ -257,6 +313,11 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         _ => return Err(format!("invalid size unit {unit:?} in {s:?}: use k, M or G")),
     };
     n.checked_mul(mult).filter(|&v| v > 0).ok_or_else(|| format!("size {s:?} must be positive and below 16 EiB"))
+}
+
+/// A message count for thresholds: a non-negative integer.
+fn parse_count(s: &str) -> Result<i64, String> {
+    s.trim().parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| format!("expected a number of messages, got {s:?}"))
 }
 
 fn parse_property(s: &str) -> Result<(String, String), String> {
@@ -308,6 +369,14 @@ mod tests {
         assert!(parse_size("10T").is_err());
         assert!(parse_size("M").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn counts() {
+        assert_eq!(parse_count("0"), Ok(0));
+        assert_eq!(parse_count("9223372036854775807"), Ok(i64::MAX));
+        assert!(parse_count("-1").is_err());
+        assert!(parse_count("1e3").is_err());
     }
 
     #[test]

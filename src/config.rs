@@ -15,6 +15,7 @@ pub enum Format {
     Influx,
     Prometheus,
     Csv,
+    Nagios,
 }
 
 /// Everything a run needs, decided before any I/O.
@@ -41,6 +42,13 @@ pub struct Config {
     pub sinks: Vec<crate::sinks::SinkSpec>,
     /// `--spool DIR`: keep undelivered lines for the next run.
     pub spool: Option<crate::sinks::SpoolSettings>,
+    /// `--warn`, `--crit` and friends.
+    pub thresholds: crate::judge::Thresholds,
+    /// Monitoring-plugin exit codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN):
+    /// on when a threshold is given or the format is nagios.
+    pub check: bool,
+    /// Colour the table by severity (a terminal, no NO_COLOR, or --color always).
+    pub color: bool,
 }
 
 impl Config {

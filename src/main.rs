@@ -11,9 +11,13 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use regex::Regex;
 
-use klag::cli::{self, Cli, Command, FormatArg, InfluxSchemaArg, IsolationArg, MetricsArgs, PrecisionArg, QueryArgs};
+use klag::cli::{
+    self, AlertArgs, Cli, ColorArg, Command, FormatArg, InfluxSchemaArg, IsolationArg, MetricsArgs, PrecisionArg,
+    QueryArgs,
+};
 use klag::config::{Config, Format, ZkSources};
 use klag::exit::ExitCode;
+use klag::judge::{self, Levels, Severity, Thresholds};
 use klag::kafka::{Isolation, KafkaSettings};
 use klag::lag::Snapshot;
 use klag::output::metrics::{validate_prefix, InfluxSchema, MetricsOptions, Precision};
@@ -23,26 +27,62 @@ use klag::zk::ZkSettings;
 use klag::{demo, listing, output, run};
 
 fn main() {
-    let cli = Cli::parse();
+    let check = check_requested(std::env::args_os());
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            let code = if !e.use_stderr() {
+                0 // --help, --version
+            } else if check {
+                Severity::Unknown.code()
+            } else {
+                ExitCode::Usage.code()
+            };
+            std::process::exit(code);
+        }
+    };
     let code = match execute(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("klag: error: {e:#}");
-            ExitCode::Usage
+            if check {
+                Severity::Unknown.code()
+            } else {
+                ExitCode::Usage.code()
+            }
         }
     };
-    std::process::exit(code.code());
+    std::process::exit(code);
 }
 
-fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+/// True when the command line asks for monitoring-plugin exit codes: a
+/// threshold option or the nagios format. Looked at before parsing, so that a
+/// usage error in a check command exits 3 (UNKNOWN) as plugins must.
+fn check_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let nagios_env = std::env::var("KLAG_FORMAT").is_ok_and(|f| f == "nagios");
+    nagios_env
+        || args.iter().enumerate().any(|(i, a)| {
+            let name = a.split('=').next().unwrap_or_default();
+            let next_is_nagios = args.get(i + 1).is_some_and(|n| n == "nagios");
+            cli::CHECK_OPTIONS.contains(&name)
+                || a == "--format=nagios"
+                || a == "-fnagios"
+                || ((a == "--format" || a == "-f") && next_is_nagios)
+        })
+}
+
+fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut cli::command(), "klag", &mut std::io::stdout());
-            Ok(ExitCode::Ok)
+            Ok(ExitCode::Ok.code())
         }
         Some(Command::Demo(args)) => {
             let config = config(&cli.query, true)?;
             demo::run(&config, args.once, std::time::Duration::from_secs_f64(args.interval.max(0.1)))
+                .map(ExitCode::code)
         }
         Some(Command::Groups) => {
             let config = config(&cli.query, false)?;
@@ -63,7 +103,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 (_, true) => ExitCode::Ok,
                 (true, false) => ExitCode::Nothing,
                 (false, false) => ExitCode::Partial,
-            })
+            }
+            .code())
         }
         None => {
             let config = config(&cli.query, false)?;
@@ -95,6 +136,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
     // every group of the cluster is read.
     let storm_only = !q.storm_root.is_empty() || q.trident.is_some();
     let kafka_groups = q.bootstrap_server.is_some() || !storm_only;
+    let thresholds = thresholds(&q.alert)?;
     let format = match q.format {
         Some(FormatArg::Table) => Format::Table,
         Some(FormatArg::Json) => Format::Json,
@@ -102,6 +144,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         Some(FormatArg::Influx) => Format::Influx,
         Some(FormatArg::Prometheus) => Format::Prometheus,
         Some(FormatArg::Csv) => Format::Csv,
+        Some(FormatArg::Nagios) => Format::Nagios,
         None if std::io::stdout().is_terminal() => Format::Table,
         None => Format::Json,
     };
@@ -125,7 +168,40 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         output: q.metrics.output.clone(),
         sinks: sinks(&q.metrics)?,
         spool: q.metrics.spool.clone().map(|dir| SpoolSettings { dir, max_bytes: q.metrics.spool_max }),
+        check: thresholds.any() || format == Format::Nagios,
+        thresholds,
+        color: match q.color {
+            ColorArg::Always => true,
+            ColorArg::Never => false,
+            // https://no-color.org: set and not empty means no colour.
+            ColorArg::Auto => {
+                std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        },
     })
+}
+
+/// `--warn`, `--crit` and friends; a warning level above its critical one is
+/// a usage error.
+fn thresholds(a: &AlertArgs) -> anyhow::Result<Thresholds> {
+    let t = Thresholds {
+        lag: Levels { warn: a.warn, crit: a.crit },
+        total_lag: Levels { warn: a.warn_total, crit: a.crit_total },
+        seconds: Levels {
+            warn: a.warn_seconds.map(|d| d.as_secs_f64()),
+            crit: a.crit_seconds.map(|d| d.as_secs_f64()),
+        },
+    };
+    for (inverted, what) in [
+        (t.lag.inverted(), "--warn is above --crit"),
+        (t.total_lag.inverted(), "--warn-total is above --crit-total"),
+        (t.seconds.inverted(), "--warn-seconds is above --crit-seconds"),
+    ] {
+        if inverted {
+            bail!("{what}: a warning level must not exceed the critical one");
+        }
+    }
+    Ok(t)
 }
 
 /// The metrics formats' options (`--prefix`, `--precision`, ...).
@@ -207,10 +283,27 @@ fn ignore_broken_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
 }
 
 /// Writes the snapshot to stdout, problems to stderr, and picks the exit code.
-fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> anyhow::Result<ExitCode> {
-    let exporter = output::exporter_with(config.format, &config.metrics);
-    // A failed --output is reported after the delivery: the lines still go out
-    // (or to the spool) instead of being lost with the file.
+fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> anyhow::Result<i32> {
+    for w in &snapshot.warnings {
+        eprintln!("klag: warning: {w}");
+    }
+    for e in &snapshot.errors {
+        eprintln!("klag: error: {e}");
+    }
+    let unmeasured = snapshot.partitions.iter().filter(|p| p.error.is_some()).count();
+    if unmeasured > 0 {
+        eprintln!("klag: warning: {unmeasured} partition(s) could not be measured; see their \"error\" and \"flags\"");
+    }
+    // The nagios line reports the delivery, so it is delivered first; other
+    // formats are written first, and a failed --output is reported after the
+    // delivery: the lines still go out (or to the spool).
+    let nagios = config.format == Format::Nagios;
+    let mut failures = if nagios { deliver(config, snapshot, deadline) } else { Vec::new() };
+    let exporter: Box<dyn output::Exporter> = match config.format {
+        Format::Nagios => Box::new(output::Nagios { thresholds: config.thresholds, problems: failures.clone() }),
+        Format::Table => Box::new(output::Table { color: config.color, thresholds: config.thresholds }),
+        other => output::exporter_with(other, &config.metrics),
+    };
     let written = if let Some(path) = &config.output {
         let mut buf = Vec::new();
         exporter
@@ -222,25 +315,28 @@ fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> a
         let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         ignore_broken_pipe(exporter.render(snapshot, &mut stdout).and_then(|()| stdout.flush()))
     };
-    for w in &snapshot.warnings {
-        eprintln!("klag: warning: {w}");
+    if !nagios {
+        failures = deliver(config, snapshot, deadline);
     }
-    for e in &snapshot.errors {
-        eprintln!("klag: error: {e}");
-    }
-    let unmeasured = snapshot.partitions.iter().filter(|p| p.error.is_some()).count();
-    if unmeasured > 0 {
-        eprintln!("klag: warning: {unmeasured} partition(s) could not be measured; see their \"error\" and \"flags\"");
-    }
-    let mut delivery_failed = false;
+    written?;
+    Ok(if config.check {
+        judge::run_severity(snapshot, &config.thresholds, !failures.is_empty()).code()
+    } else {
+        ExitCode::from(snapshot.coverage()).with_delivery(!failures.is_empty()).code()
+    })
+}
+
+/// Delivers to every `--send` destination, reports each on stderr, and
+/// returns the failures' descriptions.
+fn deliver(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> Vec<String> {
+    let mut failures = Vec::new();
     for report in sinks::deliver(snapshot, &config.metrics, &config.sinks, config.spool.as_ref(), deadline) {
         if report.ok() {
             eprintln!("klag: {report}");
         } else {
-            delivery_failed = true;
             eprintln!("klag: error: delivery to {report}");
+            failures.push(format!("delivery to {report}"));
         }
     }
-    written?;
-    Ok(ExitCode::from(snapshot.coverage()).with_delivery(delivery_failed))
+    failures
 }

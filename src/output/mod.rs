@@ -6,6 +6,7 @@ pub mod graphite;
 pub mod influx;
 mod json;
 pub mod metrics;
+pub mod nagios;
 pub mod prometheus;
 mod table;
 
@@ -20,6 +21,7 @@ pub use graphite::Graphite;
 pub use influx::Influx;
 pub use json::Json;
 pub use metrics::MetricsOptions;
+pub use nagios::Nagios;
 pub use prometheus::Prometheus;
 pub use table::Table;
 pub(crate) use table::{layout, printable};
@@ -37,7 +39,7 @@ pub fn exporter(format: Format) -> Box<dyn Exporter> {
 /// The exporter for a format, with the metrics formats' options.
 pub fn exporter_with(format: Format, options: &MetricsOptions) -> Box<dyn Exporter> {
     match format {
-        Format::Table => Box::new(Table),
+        Format::Table => Box::new(Table::default()),
         Format::Json => Box::new(Json),
         Format::Graphite => Box::new(Graphite { prefix: options.prefix.clone(), tagged: options.graphite_tags }),
         Format::Influx => Box::new(Influx {
@@ -47,6 +49,7 @@ pub fn exporter_with(format: Format, options: &MetricsOptions) -> Box<dyn Export
         }),
         Format::Prometheus => Box::new(Prometheus),
         Format::Csv => Box::new(Csv),
+        Format::Nagios => Box::new(Nagios { thresholds: Default::default(), problems: vec![] }),
     }
 }
 

@@ -8,25 +8,48 @@ use tabled::settings::object::Columns;
 use tabled::settings::{Alignment, Padding, Style};
 
 use super::Exporter;
+use crate::judge::{judge, Severity, Thresholds, Verdict};
 use crate::lag::{Flag, GroupSummary, PartitionLag, Snapshot, Source};
 
-pub struct Table;
+/// The table. With `color`, rows are coloured by their severity under
+/// `thresholds` (red critical, magenta unknown, yellow warning) and headers
+/// are bold; `main.rs` turns it on only for a terminal without NO_COLOR.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub color: bool,
+    pub thresholds: Thresholds,
+}
 
 const DASH: &str = "-";
 
+/// Rows with their severities.
+type Rows<'a> = Vec<(&'a PartitionLag, Severity)>;
+
 impl Exporter for Table {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-        let (storm, consumers): (Vec<&PartitionLag>, Vec<&PartitionLag>) =
-            snapshot.partitions.iter().partition(|p| matches!(p.source, Source::Storm | Source::Trident));
+        let verdict = if self.color { judge(snapshot, &self.thresholds, |_| None) } else { Verdict::default() };
+        let severity = |i: usize| verdict.partitions.get(i).map_or(Severity::Ok, |v| v.severity);
+        let (storm, consumers): (Rows, Rows) = snapshot
+            .partitions
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p, severity(i)))
+            .partition(|(p, _)| matches!(p.source, Source::Storm | Source::Trident));
+        let paint = |text: String, rows: &[Severity]| if self.color { paint(&text, rows) } else { text };
         let mut sections = Vec::new();
         if !consumers.is_empty() {
-            sections.push(consumer_rows(&consumers));
+            let rows: Vec<&PartitionLag> = consumers.iter().map(|(p, _)| *p).collect();
+            sections.push(paint(consumer_rows(&rows), &consumers.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
         }
         if !storm.is_empty() {
-            sections.push(storm_rows(&storm));
+            let rows: Vec<&PartitionLag> = storm.iter().map(|(p, _)| *p).collect();
+            sections.push(paint(storm_rows(&rows), &storm.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
         }
         if !snapshot.groups.is_empty() {
-            sections.push(group_rows(&snapshot.groups));
+            let groups: Vec<Severity> = (0..snapshot.groups.len())
+                .map(|i| verdict.groups.get(i).map_or(Severity::Ok, |g| g.severity))
+                .collect();
+            sections.push(paint(group_rows(&snapshot.groups), &groups));
         }
         if sections.is_empty() {
             sections.push("No consumer groups found.\n".to_string());
@@ -37,6 +60,29 @@ impl Exporter for Table {
         }
         out.write_all(sections.join("\n").as_bytes())
     }
+}
+
+/// Bold header (the first line), then each row's line in its severity's
+/// colour. Lines past the rows (the Storm totals) stay plain.
+fn paint(text: &str, rows: &[Severity]) -> String {
+    let mut out = String::with_capacity(text.len() + 16 * rows.len());
+    for (i, line) in text.lines().enumerate() {
+        let code = match i.checked_sub(1).map(|r| rows.get(r)) {
+            None => Some("1"),
+            Some(Some(Severity::Critical)) => Some("31"),
+            Some(Some(Severity::Unknown)) => Some("35"),
+            Some(Some(Severity::Warning)) => Some("33"),
+            Some(_) => None,
+        };
+        match code {
+            Some(c) if !line.is_empty() => out.push_str(&format!("\x1b[{c}m{line}\x1b[0m\n")),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
 fn num(v: Option<i64>) -> String {
@@ -215,7 +261,25 @@ mod tests {
 
     #[test]
     fn table_snapshot() {
-        insta::assert_snapshot!(render_to_string(&Table, &sample::snapshot()));
+        insta::assert_snapshot!(render_to_string(&Table::default(), &sample::snapshot()));
+    }
+
+    #[test]
+    fn colour_follows_severity_and_is_off_by_default() {
+        let s = sample::snapshot();
+        assert!(!render_to_string(&Table::default(), &s).contains('\x1b'));
+        let thresholds =
+            Thresholds { lag: crate::judge::Levels { warn: Some(5), crit: Some(20) }, ..Default::default() };
+        let out = render_to_string(&Table { color: true, thresholds }, &s);
+        assert!(out.starts_with("\x1b[1mGROUP"), "{out}");
+        // billing orders/0 lags 10 (a warning), audit orders/0 97 (critical).
+        let row = |group: &str, lag: &str| out.lines().find(|l| l.contains(group) && l.contains(lag)).unwrap_or("");
+        assert!(row("billing", " 10 ").starts_with("\x1b[33m") && row("billing", " 10 ").ends_with("\x1b[0m"), "{out}");
+        assert!(row("audit", " 97 ").starts_with("\x1b[31m"), "{out}");
+        // Same text once the colour codes are taken out.
+        let plain = out.replace("\x1b[1m", "").replace("\x1b[31m", "").replace("\x1b[33m", "");
+        let plain = plain.replace("\x1b[35m", "").replace("\x1b[0m", "");
+        assert_eq!(plain, render_to_string(&Table::default(), &s));
     }
 
     #[test]
@@ -227,7 +291,7 @@ mod tests {
     /// Storm table overflowed; they saturate.
     #[test]
     fn fuzz_storm_totals_saturate() {
-        let out = render_to_string(&Table, &crate::lag::tests::fuzz_overflowing_lags());
+        let out = render_to_string(&Table::default(), &crate::lag::tests::fuzz_overflowing_lags());
         assert!(out.contains("Total depth: 9223372036854775807 messages"), "{out}");
         assert!(out.contains("Total lag: 9223372036854775807 messages"), "{out}");
     }
