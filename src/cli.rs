@@ -69,6 +69,15 @@ pub struct DemoArgs {
 
 #[derive(Debug, Args)]
 pub struct QueryArgs {
+    /// Configuration file (TOML) with named clusters and defaults
+    /// [default: $XDG_CONFIG_HOME/klag/config.toml, if it exists].
+    #[arg(long, value_name = "FILE", env = "KLAG_CONFIG", global = true)]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Use the settings of this cluster from the configuration file.
+    #[arg(long, value_name = "NAME", env = "KLAG_CLUSTER", global = true)]
+    pub cluster: Option<String>,
+
     /// Kafka bootstrap servers, comma-separated.
     #[arg(short = 'b', long, value_name = "HOST:PORT[,...]", env = "KLAG_BOOTSTRAP_SERVER", global = true)]
     pub bootstrap_server: Option<String>,
@@ -84,15 +93,23 @@ pub struct QueryArgs {
 
     /// File holding ZooKeeper digest credentials as `user:password` (or set them in
     /// the KLAG_ZK_AUTH environment variable; never on the command line).
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", env = "KLAG_ZK_AUTH_FILE", global = true)]
     pub zk_auth_file: Option<std::path::PathBuf>,
 
-    /// Read storm-kafka KafkaSpout offsets under this ZooKeeper path (repeatable).
-    #[arg(long, value_name = "PATH", global = true)]
+    /// Read storm-kafka KafkaSpout offsets under this ZooKeeper path (repeatable;
+    /// comma-separated in KLAG_STORM_ROOT).
+    #[arg(long, value_name = "PATH", env = "KLAG_STORM_ROOT", value_delimiter = ',', global = true)]
     pub storm_root: Vec<String>,
 
     /// Read Trident Kafka spout offsets under this ZooKeeper path.
-    #[arg(long, value_name = "ROOT", num_args = 0..=1, default_missing_value = "/transactional", global = true)]
+    #[arg(
+        long,
+        value_name = "ROOT",
+        num_args = 0..=1,
+        default_missing_value = "/transactional",
+        env = "KLAG_TRIDENT",
+        global = true
+    )]
     pub trident: Option<String>,
 
     /// Read classic consumer groups under /consumers (the default with --zookeeper
@@ -101,36 +118,37 @@ pub struct QueryArgs {
     pub classic: bool,
 
     /// Only Storm topologies whose name matches this regular expression.
-    #[arg(long, value_name = "REGEX", global = true)]
+    #[arg(long, value_name = "REGEX", env = "KLAG_TOPOLOGY", global = true)]
     pub topology: Option<String>,
 
     /// Broker listener to use from ZooKeeper registrations (default: PLAINTEXT,
     /// else the first endpoint).
-    #[arg(long, value_name = "NAME", global = true)]
+    #[arg(long, value_name = "NAME", env = "KLAG_LISTENER", global = true)]
     pub listener: Option<String>,
 
     /// Only consumer groups whose id matches this regular expression.
-    #[arg(short = 'g', long, value_name = "REGEX", global = true)]
+    #[arg(short = 'g', long, value_name = "REGEX", env = "KLAG_GROUP", global = true)]
     pub group: Option<String>,
 
     /// Only topics whose name matches this regular expression.
-    #[arg(short = 't', long, value_name = "REGEX", global = true)]
+    #[arg(short = 't', long, value_name = "REGEX", env = "KLAG_TOPIC", global = true)]
     pub topic: Option<String>,
 
     /// Which log end offset lag is measured against.
     ///
     /// read-uncommitted: the high watermark (what kafka-consumer-groups uses);
     /// read-committed: the last stable offset, what a transactional reader can reach.
-    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted, global = true)]
-    pub isolation: IsolationArg,
+    /// [default: read-uncommitted]
+    #[arg(long, value_enum, env = "KLAG_ISOLATION", global = true)]
+    pub isolation: Option<IsolationArg>,
 
     /// Output format. Default: table on a terminal, json otherwise.
     #[arg(short = 'f', long, value_enum, env = "KLAG_FORMAT", global = true)]
     pub format: Option<FormatArg>,
 
-    /// Upper bound for the whole run, e.g. 10s, 500ms, 2m.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, global = true)]
-    pub timeout: std::time::Duration,
+    /// Upper bound for the whole run, e.g. 10s, 500ms, 2m [default: 10s].
+    #[arg(long, value_name = "DURATION", env = "KLAG_TIMEOUT", value_parser = parse_duration, global = true)]
+    pub timeout: Option<std::time::Duration>,
 
     /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
@@ -153,27 +171,27 @@ pub struct QueryArgs {
 #[command(next_help_heading = "Thresholds (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")]
 pub struct AlertArgs {
     /// WARNING when a partition's lag is at least N messages.
-    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    #[arg(long, value_name = "N", env = "KLAG_WARN", value_parser = parse_count, global = true)]
     pub warn: Option<i64>,
 
     /// CRITICAL when a partition's lag is at least N messages.
-    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    #[arg(long, value_name = "N", env = "KLAG_CRIT", value_parser = parse_count, global = true)]
     pub crit: Option<i64>,
 
     /// WARNING when a group's total lag is at least N messages.
-    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    #[arg(long, value_name = "N", env = "KLAG_WARN_TOTAL", value_parser = parse_count, global = true)]
     pub warn_total: Option<i64>,
 
     /// CRITICAL when a group's total lag is at least N messages.
-    #[arg(long, value_name = "N", value_parser = parse_count, global = true)]
+    #[arg(long, value_name = "N", env = "KLAG_CRIT_TOTAL", value_parser = parse_count, global = true)]
     pub crit_total: Option<i64>,
 
     /// WARNING when a partition's time lag is at least DURATION (e.g. 90s, 5m).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", env = "KLAG_WARN_SECONDS", value_parser = parse_duration, global = true)]
     pub warn_seconds: Option<std::time::Duration>,
 
     /// CRITICAL when a partition's time lag is at least DURATION.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", env = "KLAG_CRIT_SECONDS", value_parser = parse_duration, global = true)]
     pub crit_seconds: Option<std::time::Duration>,
 }
 
@@ -181,6 +199,10 @@ pub struct AlertArgs {
 /// even a usage error in such a command line exits 3 (UNKNOWN), not 2.
 pub const CHECK_OPTIONS: &[&str] =
     &["--warn", "--crit", "--warn-total", "--crit-total", "--warn-seconds", "--crit-seconds"];
+
+/// Their environment variables, which do the same.
+pub const CHECK_ENV: &[&str] =
+    &["KLAG_WARN", "KLAG_CRIT", "KLAG_WARN_TOTAL", "KLAG_CRIT_TOTAL", "KLAG_WARN_SECONDS", "KLAG_CRIT_SECONDS"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorArg {

@@ -11,6 +11,7 @@
 pub mod brokers_zk;
 pub mod cli;
 pub mod config;
+pub mod config_file;
 pub mod demo;
 pub mod ensembles;
 pub mod exit;

@@ -8,7 +8,7 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Context};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use regex::Regex;
 
 use klag::cli::{
@@ -16,6 +16,7 @@ use klag::cli::{
     QueryArgs,
 };
 use klag::config::{Config, Format, ZkSources};
+use klag::config_file::{self, ConfigFile, ConfigFileError};
 use klag::exit::ExitCode;
 use klag::judge::{self, Levels, Severity, Thresholds};
 use klag::kafka::{Isolation, KafkaSettings};
@@ -25,6 +26,9 @@ use klag::sinks::{self, SinkSpec, SpoolSettings};
 use klag::sources::Filter;
 use klag::zk::ZkSettings;
 use klag::{demo, listing, output, run};
+
+/// `--timeout` when neither the command line, KLAG_TIMEOUT nor the file sets it.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn main() {
     let check = check_requested(std::env::args_os());
@@ -62,7 +66,9 @@ fn main() {
 fn check_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
     let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
     let nagios_env = std::env::var("KLAG_FORMAT").is_ok_and(|f| f == "nagios");
+    let threshold_env = cli::CHECK_ENV.iter().any(|k| std::env::var_os(k).is_some_and(|v| !v.is_empty()));
     nagios_env
+        || threshold_env
         || args.iter().enumerate().any(|(i, a)| {
             let name = a.split('=').next().unwrap_or_default();
             let next_is_nagios = args.get(i + 1).is_some_and(|n| n == "nagios");
@@ -73,7 +79,10 @@ fn check_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
         })
 }
 
-fn execute(cli: Cli) -> anyhow::Result<i32> {
+fn execute(mut cli: Cli) -> anyhow::Result<i32> {
+    if !matches!(cli.command, Some(Command::Completions { .. })) {
+        apply_config_file(&mut cli.query, &|k| std::env::var(k).ok())?;
+    }
     match cli.command {
         Some(Command::Completions { shell }) => {
             clap_complete::generate(shell, &mut cli::command(), "klag", &mut std::io::stdout());
@@ -116,16 +125,98 @@ fn execute(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
+/// Fills what neither the command line nor a `KLAG_*` variable set from the
+/// configuration file: `--config FILE`, else the default path if it exists.
+/// Precedence: command line > environment > file > built-in defaults.
+fn apply_config_file(q: &mut QueryArgs, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    let (path, explicit) = match &q.config {
+        Some(p) => (p.clone(), true),
+        None => match config_file::default_path(env) {
+            Some(p) if p.exists() => (p, false),
+            other => {
+                if let Some(name) = &q.cluster {
+                    let looked =
+                        other.map_or_else(|| "$XDG_CONFIG_HOME or $HOME unset".into(), |p| p.display().to_string());
+                    bail!(ConfigFileError::NoFile { name: name.clone(), path: looked });
+                }
+                return Ok(());
+            }
+        },
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        let which = if explicit { "--config" } else { "the default configuration file" };
+        format!("cannot read {which} {}", path.display())
+    })?;
+    let file = ConfigFile::parse(&text, &path)?;
+    let c = file.settings(q.cluster.as_deref(), &path)?;
+    let at = |key: &str| format!("{}: {key}", path.display());
+    let fill = |slot: &mut Option<String>, v: Option<String>| {
+        if slot.is_none() {
+            *slot = v;
+        }
+    };
+    fill(&mut q.bootstrap_server, c.bootstrap_server);
+    fill(&mut q.zookeeper, c.zookeeper);
+    fill(&mut q.storm_zookeeper, c.storm_zookeeper);
+    fill(&mut q.trident, c.trident);
+    fill(&mut q.listener, c.listener);
+    if q.zk_auth_file.is_none() {
+        q.zk_auth_file = c.zk_auth_file;
+    }
+    if q.storm_root.is_empty() {
+        q.storm_root = c.storm_root.unwrap_or_default();
+    }
+    q.classic |= c.classic.unwrap_or(false);
+    if q.isolation.is_none() {
+        if let Some(i) = c.isolation {
+            q.isolation =
+                Some(IsolationArg::from_str(&i, false).map_err(|e| anyhow::anyhow!("{}: {e}", at("isolation")))?);
+        }
+    }
+    let duration = |key: &str, v: Option<String>| -> anyhow::Result<Option<std::time::Duration>> {
+        v.map(|d| cli::parse_duration(&d).map_err(|e| anyhow::anyhow!("{}: {e}", at(key)))).transpose()
+    };
+    if q.timeout.is_none() {
+        q.timeout = duration("timeout", c.timeout)?;
+    }
+    let count = |key: &str, v: Option<u64>| -> anyhow::Result<Option<i64>> {
+        v.map(|n| i64::try_from(n).map_err(|_| anyhow::anyhow!("{}: {n} is too large", at(key)))).transpose()
+    };
+    let a = &mut q.alert;
+    if a.warn.is_none() {
+        a.warn = count("warn", c.warn)?;
+    }
+    if a.crit.is_none() {
+        a.crit = count("crit", c.crit)?;
+    }
+    if a.warn_total.is_none() {
+        a.warn_total = count("warn_total", c.warn_total)?;
+    }
+    if a.crit_total.is_none() {
+        a.crit_total = count("crit_total", c.crit_total)?;
+    }
+    if a.warn_seconds.is_none() {
+        a.warn_seconds = duration("warn_seconds", c.warn_seconds)?;
+    }
+    if a.crit_seconds.is_none() {
+        a.crit_seconds = duration("crit_seconds", c.crit_seconds)?;
+    }
+    // File properties first: a -X on the command line for the same key wins.
+    let mut properties: Vec<(String, String)> = c.properties.unwrap_or_default().into_iter().collect();
+    properties.append(&mut q.property);
+    q.property = properties;
+    Ok(())
+}
+
 /// Turns parsed options into the immutable configuration.
 fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
+    let timeout = q.timeout.unwrap_or(DEFAULT_TIMEOUT);
     let regex = |what: &str, v: &Option<String>| -> anyhow::Result<Option<Regex>> {
         v.as_deref().map(|s| Regex::new(s).with_context(|| format!("invalid --{what} regex"))).transpose()
     };
     let kafka = match &q.bootstrap_server {
         Some(b) if b.trim().is_empty() => bail!("--bootstrap-server is empty"),
-        Some(b) => {
-            Some(KafkaSettings { bootstrap: b.trim().to_string(), timeout: q.timeout, properties: q.property.clone() })
-        }
+        Some(b) => Some(KafkaSettings { bootstrap: b.trim().to_string(), timeout, properties: q.property.clone() }),
         None => None,
     };
     let zookeeper = zk_sources(q)?;
@@ -159,11 +250,11 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
             topology: regex("topology", &q.topology)?,
         },
         isolation: match q.isolation {
-            IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
-            IsolationArg::ReadCommitted => Isolation::ReadCommitted,
+            None | Some(IsolationArg::ReadUncommitted) => Isolation::ReadUncommitted,
+            Some(IsolationArg::ReadCommitted) => Isolation::ReadCommitted,
         },
         format,
-        timeout: q.timeout,
+        timeout,
         metrics: metrics_options(&q.metrics)?,
         output: q.metrics.output.clone(),
         sinks: sinks(&q.metrics)?,
@@ -245,7 +336,11 @@ fn zk_sources(q: &QueryArgs) -> anyhow::Result<Option<ZkSources>> {
     let settings = |connect: &Option<String>| -> anyhow::Result<Option<ZkSettings>> {
         match connect.as_deref().map(str::trim) {
             Some("") => bail!("empty ZooKeeper connect string"),
-            Some(c) => Ok(Some(ZkSettings { connect: c.to_string(), timeout: q.timeout, digest: digest.clone() })),
+            Some(c) => Ok(Some(ZkSettings {
+                connect: c.to_string(),
+                timeout: q.timeout.unwrap_or(DEFAULT_TIMEOUT),
+                digest: digest.clone(),
+            })),
             None => Ok(None),
         }
     };
