@@ -154,6 +154,19 @@ pub struct QueryArgs {
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
     pub property: Vec<(String, String)>,
 
+    /// Measure again every INTERVAL (default 2s) until Ctrl-C: a live table on a
+    /// terminal, with lag-trend sparklines; elsewhere one snapshot per interval.
+    #[arg(
+        short = 'w',
+        long,
+        value_name = "INTERVAL",
+        num_args = 0..=1,
+        default_missing_value = "2s",
+        value_parser = parse_duration,
+        global = true
+    )]
+    pub watch: Option<std::time::Duration>,
+
     /// Colour the table by severity: auto (a terminal without NO_COLOR), always, never.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorArg::Auto, global = true)]
     pub color: ColorArg,

@@ -23,4 +23,5 @@ pub mod output;
 pub mod run;
 pub mod sinks;
 pub mod sources;
+pub mod watch;
 pub mod zk;

@@ -117,12 +117,70 @@ fn execute(mut cli: Cli) -> anyhow::Result<i32> {
         }
         None => {
             let config = config(&cli.query, false)?;
+            if let Some(interval) = cli.query.watch {
+                return watch(&config, interval);
+            }
             // The run's deadline: measurement and delivery both end by it.
             let deadline = std::time::Instant::now() + config.timeout;
             let snapshot = run::snapshot(&config);
-            emit(&config, &snapshot, deadline)
+            emit(&config, &snapshot, deadline, false)
         }
     }
+}
+
+/// `--watch`: a measurement every `interval` (from the start of the last)
+/// until Ctrl-C or SIGTERM, then exit 0. A terminal with the table format
+/// gets a live screen; anything else gets each snapshot in turn.
+fn watch(config: &Config, interval: std::time::Duration) -> anyhow::Result<i32> {
+    use klag::watch::{screen, LagHistory};
+    let stop = klag::watch::stop_flag().context("installing the Ctrl-C handler")?;
+    let live = config.format == Format::Table && config.output.is_none() && std::io::stdout().is_terminal();
+    let mut history = LagHistory::default();
+    let mut first = true;
+    let mut stdout = std::io::stdout();
+    if live {
+        write!(stdout, "{}", screen::ENTER).and_then(|()| stdout.flush())?;
+    }
+    let result = (|| -> anyhow::Result<()> {
+        loop {
+            let started = std::time::Instant::now();
+            let deadline = started + config.timeout;
+            let snapshot = run::snapshot(config);
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return Ok(());
+            }
+            if live {
+                history.record(&snapshot);
+                let mut buf = Vec::new();
+                let took = started.elapsed().as_secs_f64();
+                let at = snapshot.taken_at.format("%H:%M:%S UTC");
+                writeln!(buf, "klag: every {}s, at {at} (took {took:.2}s); Ctrl-C to quit\n", interval.as_secs_f64())?;
+                let table =
+                    output::Table { color: config.color, thresholds: config.thresholds, trends: Some(&history) };
+                output::Exporter::render(&table, &snapshot, &mut buf)?;
+                // Reports go on the screen: stderr would scribble over it.
+                for (ok, report) in deliver_reports(config, &snapshot, deadline) {
+                    writeln!(buf, "{}{report}", if ok { "" } else { "error: delivery to " })?;
+                }
+                stdout.write_all(screen::CLEAR.as_bytes())?;
+                stdout.write_all(&buf)?;
+                stdout.flush()?;
+            } else {
+                emit(config, &snapshot, deadline, !first)?;
+                first = false;
+                if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) {
+                    return Ok(()); // `klag --watch | head`: the reader is gone.
+                }
+            }
+            if klag::watch::sleep_until(&stop, started + interval) {
+                return Ok(());
+            }
+        }
+    })();
+    if live {
+        let _ = write!(stdout, "{}", screen::LEAVE).and_then(|()| stdout.flush());
+    }
+    result.map(|()| ExitCode::Ok.code())
 }
 
 /// Fills what neither the command line nor a `KLAG_*` variable set from the
@@ -369,16 +427,24 @@ fn zk_digest(q: &QueryArgs) -> anyhow::Result<Option<String>> {
     Ok(std::env::var("KLAG_ZK_AUTH").ok().filter(|v| !v.trim().is_empty()))
 }
 
+/// Set when stdout's reader went away: `--watch` then ends.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A closed pipe (`klag | head`) is not an error worth a message.
 fn ignore_broken_pipe(r: std::io::Result<()>) -> anyhow::Result<()> {
     match r {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        }
         other => other.context("writing output"),
     }
 }
 
 /// Writes the snapshot to stdout, problems to stderr, and picks the exit code.
-fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> anyhow::Result<i32> {
+/// `again`: a later snapshot of `--watch`, written after an earlier one (no
+/// second CSV header).
+fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant, again: bool) -> anyhow::Result<i32> {
     for w in &snapshot.warnings {
         eprintln!("klag: warning: {w}");
     }
@@ -396,7 +462,8 @@ fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> a
     let mut failures = if nagios { deliver(config, snapshot, deadline) } else { Vec::new() };
     let exporter: Box<dyn output::Exporter> = match config.format {
         Format::Nagios => Box::new(output::Nagios { thresholds: config.thresholds, problems: failures.clone() }),
-        Format::Table => Box::new(output::Table { color: config.color, thresholds: config.thresholds }),
+        Format::Table => Box::new(output::Table { color: config.color, thresholds: config.thresholds, trends: None }),
+        Format::Csv => Box::new(output::Csv { header: !again }),
         other => output::exporter_with(other, &config.metrics),
     };
     let written = if let Some(path) = &config.output {
@@ -425,8 +492,8 @@ fn emit(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> a
 /// returns the failures' descriptions.
 fn deliver(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> Vec<String> {
     let mut failures = Vec::new();
-    for report in sinks::deliver(snapshot, &config.metrics, &config.sinks, config.spool.as_ref(), deadline) {
-        if report.ok() {
+    for (ok, report) in deliver_reports(config, snapshot, deadline) {
+        if ok {
             eprintln!("klag: {report}");
         } else {
             eprintln!("klag: error: delivery to {report}");
@@ -434,4 +501,12 @@ fn deliver(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -
         }
     }
     failures
+}
+
+/// Delivers to every `--send` destination: (delivered in full, report).
+fn deliver_reports(config: &Config, snapshot: &Snapshot, deadline: std::time::Instant) -> Vec<(bool, String)> {
+    sinks::deliver(snapshot, &config.metrics, &config.sinks, config.spool.as_ref(), deadline)
+        .into_iter()
+        .map(|r| (r.ok(), r.to_string()))
+        .collect()
 }

@@ -246,7 +246,7 @@ proptest! {
 
     #[test]
     fn csv_cells_read_back(group in awkward(), topic in awkward()) {
-        let out = render_to_string(&Csv, &snapshot(&group, &topic, "", Source::Kafka));
+        let out = render_to_string(&Csv::default(), &snapshot(&group, &topic, "", Source::Kafka));
         let rows = parse_csv(&out);
         prop_assert_eq!(rows.len(), 2);
         prop_assert_eq!(&rows[1][2], &group);

@@ -71,6 +71,7 @@ pom_checksum() {
 # True when every system package that the services need is present.
 system_deps_ready() {
     command -v kcat >/dev/null 2>&1 &&
+        command -v tmux >/dev/null 2>&1 &&
         command -v "$JAVA" >/dev/null 2>&1 &&
         [[ -f /usr/share/java/zookeeper.jar ]] &&
         [[ -f /usr/share/java/slf4j-log4j12.jar ]] &&

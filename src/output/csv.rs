@@ -13,7 +13,16 @@ use super::metrics::PARTITION_METRICS;
 use super::Exporter;
 use crate::lag::Snapshot;
 
-pub struct Csv;
+pub struct Csv {
+    /// The header row; `--watch` writes it only before the first snapshot.
+    pub header: bool,
+}
+
+impl Default for Csv {
+    fn default() -> Self {
+        Csv { header: true }
+    }
+}
 
 /// Quotes a cell when RFC 4180 needs it.
 pub fn cell(v: &str) -> String {
@@ -34,8 +43,11 @@ pub fn header() -> Vec<&'static str> {
 
 impl Exporter for Csv {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-        let mut buf = header().join(",");
-        buf.push_str("\r\n");
+        let mut buf = String::new();
+        if self.header {
+            buf = header().join(",");
+            buf.push_str("\r\n");
+        }
         let taken_at = snapshot.taken_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for p in &snapshot.partitions {
             let opt = |v: Option<&str>| v.map(cell).unwrap_or_default();
@@ -70,7 +82,7 @@ mod tests {
 
     #[test]
     fn csv_snapshot() {
-        insta::assert_snapshot!(render_to_string(&Csv, &sample::snapshot()));
+        insta::assert_snapshot!(render_to_string(&Csv::default(), &sample::snapshot()));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn exporter_with(format: Format, options: &MetricsOptions) -> Box<dyn Export
             burrow_cluster: options.burrow_cluster.clone(),
         }),
         Format::Prometheus => Box::new(Prometheus),
-        Format::Csv => Box::new(Csv),
+        Format::Csv => Box::new(Csv::default()),
         Format::Nagios => Box::new(Nagios { thresholds: Default::default(), problems: vec![] }),
     }
 }

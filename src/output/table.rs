@@ -10,14 +10,17 @@ use tabled::settings::{Alignment, Padding, Style};
 use super::Exporter;
 use crate::judge::{judge, Severity, Thresholds, Verdict};
 use crate::lag::{Flag, GroupSummary, PartitionLag, Snapshot, Source};
+use crate::watch::LagHistory;
 
 /// The table. With `color`, rows are coloured by their severity under
 /// `thresholds` (red critical, magenta unknown, yellow warning) and headers
 /// are bold; `main.rs` turns it on only for a terminal without NO_COLOR.
 #[derive(Debug, Clone, Default)]
-pub struct Table {
+pub struct Table<'a> {
     pub color: bool,
     pub thresholds: Thresholds,
+    /// `--watch` on a terminal: a TREND column of lag sparklines.
+    pub trends: Option<&'a LagHistory>,
 }
 
 const DASH: &str = "-";
@@ -25,7 +28,7 @@ const DASH: &str = "-";
 /// Rows with their severities.
 type Rows<'a> = Vec<(&'a PartitionLag, Severity)>;
 
-impl Exporter for Table {
+impl Exporter for Table<'_> {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         let verdict = if self.color { judge(snapshot, &self.thresholds, |_| None) } else { Verdict::default() };
         let severity = |i: usize| verdict.partitions.get(i).map_or(Severity::Ok, |v| v.severity);
@@ -39,17 +42,18 @@ impl Exporter for Table {
         let mut sections = Vec::new();
         if !consumers.is_empty() {
             let rows: Vec<&PartitionLag> = consumers.iter().map(|(p, _)| *p).collect();
-            sections.push(paint(consumer_rows(&rows), &consumers.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
+            sections
+                .push(paint(consumer_rows(&rows, self.trends), &consumers.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
         }
         if !storm.is_empty() {
             let rows: Vec<&PartitionLag> = storm.iter().map(|(p, _)| *p).collect();
-            sections.push(paint(storm_rows(&rows), &storm.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
+            sections.push(paint(storm_rows(&rows, self.trends), &storm.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
         }
         if !snapshot.groups.is_empty() {
             let groups: Vec<Severity> = (0..snapshot.groups.len())
                 .map(|i| verdict.groups.get(i).map_or(Severity::Ok, |g| g.severity))
                 .collect();
-            sections.push(paint(group_rows(&snapshot.groups), &groups));
+            sections.push(paint(group_rows(&snapshot.groups, self.trends), &groups));
         }
         if sections.is_empty() {
             sections.push("No consumer groups found.\n".to_string());
@@ -120,8 +124,22 @@ pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
     s
 }
 
-fn consumer_rows(rows: &[&PartitionLag]) -> String {
-    let body = rows
+/// Adds the TREND column of `--watch`: each row's lag sparkline.
+fn with_trend<T>(header: &mut Vec<&str>, body: &mut [Vec<String>], rows: &[T], trend: Option<impl Fn(&T) -> String>) {
+    if let Some(trend) = trend {
+        header.push("TREND");
+        for (cells, row) in body.iter_mut().zip(rows) {
+            cells.push(trend(row));
+        }
+    }
+}
+
+fn partition_trend(h: Option<&LagHistory>) -> Option<impl Fn(&&PartitionLag) -> String + '_> {
+    h.map(|h| move |p: &&PartitionLag| h.partition(&(p.source, p.group.clone(), p.topic.clone(), p.partition)))
+}
+
+fn consumer_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String {
+    let mut body: Vec<Vec<String>> = rows
         .iter()
         .map(|p| {
             vec![
@@ -138,28 +156,26 @@ fn consumer_rows(rows: &[&PartitionLag]) -> String {
             ]
         })
         .collect();
-    layout(
-        &[
-            "GROUP",
-            "TOPIC",
-            "PARTITION",
-            "COMMITTED",
-            "LOG-START",
-            "LOG-END",
-            "LAG",
-            "CONSUMER-ID",
-            "HOST",
-            "CLIENT-ID",
-        ],
-        body,
-        &[2, 3, 4, 5, 6],
-    )
+    let mut header = vec![
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "COMMITTED",
+        "LOG-START",
+        "LOG-END",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    ];
+    with_trend(&mut header, &mut body, rows, partition_trend(trends));
+    layout(&header, body, &[2, 3, 4, 5, 6])
 }
 
 /// The Storm view keeps stormkafkamon's columns: depth is what the broker
 /// holds (latest - earliest), lag is what the spout has yet to read.
-fn storm_rows(rows: &[&PartitionLag]) -> String {
-    let body = rows
+fn storm_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String {
+    let mut body: Vec<Vec<String>> = rows
         .iter()
         .map(|p| {
             let depth = match (p.log_start, p.log_end) {
@@ -180,11 +196,10 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
             ]
         })
         .collect();
-    let mut s = layout(
-        &["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"],
-        body,
-        &[4, 5, 6, 7, 8, 9],
-    );
+    let mut header =
+        vec!["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
+    with_trend(&mut header, &mut body, rows, partition_trend(trends));
+    let mut s = layout(&header, body, &[4, 5, 6, 7, 8, 9]);
     let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
@@ -201,8 +216,8 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
     s
 }
 
-fn group_rows(groups: &[GroupSummary]) -> String {
-    let body = groups
+fn group_rows(groups: &[GroupSummary], trends: Option<&LagHistory>) -> String {
+    let mut body: Vec<Vec<String>> = groups
         .iter()
         .map(|g| {
             vec![
@@ -216,7 +231,10 @@ fn group_rows(groups: &[GroupSummary]) -> String {
             ]
         })
         .collect();
-    layout(&["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"], body, &[3, 4, 5, 6])
+    let mut header = vec!["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
+    let trend = trends.map(|h| move |g: &GroupSummary| h.group(&(g.source, g.group.clone())));
+    with_trend(&mut header, &mut body, groups, trend);
+    layout(&header, body, &[3, 4, 5, 6])
 }
 
 /// One line per flagged row or failed group, so nothing odd goes unexplained.
@@ -270,7 +288,7 @@ mod tests {
         assert!(!render_to_string(&Table::default(), &s).contains('\x1b'));
         let thresholds =
             Thresholds { lag: crate::judge::Levels { warn: Some(5), crit: Some(20) }, ..Default::default() };
-        let out = render_to_string(&Table { color: true, thresholds }, &s);
+        let out = render_to_string(&Table { color: true, thresholds, trends: None }, &s);
         assert!(out.starts_with("\x1b[1mGROUP"), "{out}");
         // billing orders/0 lags 10 (a warning), audit orders/0 97 (critical).
         let row = |group: &str, lag: &str| out.lines().find(|l| l.contains(group) && l.contains(lag)).unwrap_or("");
@@ -280,6 +298,20 @@ mod tests {
         let plain = out.replace("\x1b[1m", "").replace("\x1b[31m", "").replace("\x1b[33m", "");
         let plain = plain.replace("\x1b[35m", "").replace("\x1b[0m", "");
         assert_eq!(plain, render_to_string(&Table::default(), &s));
+    }
+
+    #[test]
+    fn watch_adds_a_trend_column_to_every_section() {
+        let s = sample::snapshot();
+        let mut h = LagHistory::default();
+        h.record(&s);
+        h.record(&s);
+        let out = render_to_string(&Table { trends: Some(&h), ..Table::default() }, &s);
+        let headers: Vec<&str> = out.lines().filter(|l| l.starts_with("GROUP") || l.starts_with("TOPOLOGY")).collect();
+        assert_eq!(headers.len(), 3, "{out}");
+        assert!(headers.iter().all(|h| h.ends_with("TREND")), "{out}");
+        // billing orders/0: lag 10 twice; billing orders/2: unknown twice.
+        assert!(out.lines().any(|l| l.starts_with("billing  orders             0") && l.ends_with("██")), "{out}");
     }
 
     #[test]
