@@ -17,6 +17,7 @@ pub mod exit;
 pub mod kafka;
 pub mod lag;
 pub mod listing;
+pub mod lockfile;
 pub mod output;
 pub mod run;
 pub mod sinks;

@@ -15,7 +15,7 @@ use crate::config::Format;
 use crate::lag::Snapshot;
 
 pub use csv::Csv;
-pub use file::write_atomic;
+pub use file::{remove_stale_temps, sync_parent, write_atomic, write_atomic_with};
 pub use graphite::Graphite;
 pub use influx::Influx;
 pub use json::Json;
