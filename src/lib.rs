@@ -22,4 +22,5 @@ pub mod output;
 pub mod run;
 pub mod sinks;
 pub mod sources;
+pub mod trend;
 pub mod zk;
