@@ -1,5 +1,6 @@
 //! The default terminal output: aligned per-partition rows, then a per-group
-//! summary, then notes for anything flagged.
+//! summary, then notes for anything flagged. With `--state`, partitions and
+//! groups end with a STATUS column.
 
 use std::io::{self, Write};
 
@@ -9,6 +10,7 @@ use tabled::settings::{Alignment, Padding, Style};
 
 use super::Exporter;
 use crate::lag::{Flag, GroupSummary, PartitionLag, Snapshot, Source};
+use crate::trend::{Status, MIN_SAMPLES};
 
 pub struct Table;
 
@@ -18,15 +20,16 @@ impl Exporter for Table {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         let (storm, consumers): (Vec<&PartitionLag>, Vec<&PartitionLag>) =
             snapshot.partitions.iter().partition(|p| matches!(p.source, Source::Storm | Source::Trident));
+        let judged = snapshot.partitions.iter().any(|p| p.trend.is_some());
         let mut sections = Vec::new();
         if !consumers.is_empty() {
-            sections.push(consumer_rows(&consumers));
+            sections.push(with_status(consumer_rows, &consumers, judged));
         }
         if !storm.is_empty() {
-            sections.push(storm_rows(&storm));
+            sections.push(with_status(storm_rows, &storm, judged) + &storm_totals(&storm));
         }
         if !snapshot.groups.is_empty() {
-            sections.push(group_rows(&snapshot.groups));
+            sections.push(group_rows(&snapshot.groups, judged));
         }
         if sections.is_empty() {
             sections.push("No consumer groups found.\n".to_string());
@@ -74,7 +77,26 @@ pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
     s
 }
 
-fn consumer_rows(rows: &[&PartitionLag]) -> String {
+/// Header, rows and numeric columns of a partition section.
+type Section = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
+
+/// Lays out a partition section, with a final STATUS column when judged.
+fn with_status(section: fn(&[&PartitionLag]) -> Section, rows: &[&PartitionLag], judged: bool) -> String {
+    let (mut header, mut body, right) = section(rows);
+    if judged {
+        header.push("STATUS");
+        for (row, p) in body.iter_mut().zip(rows) {
+            row.push(status_cell(p.trend.as_ref().and_then(|t| t.status)));
+        }
+    }
+    layout(&header, body, &right)
+}
+
+fn status_cell(status: Option<Status>) -> String {
+    status.map_or_else(|| DASH.to_string(), |s| s.as_str().to_string())
+}
+
+fn consumer_rows(rows: &[&PartitionLag]) -> Section {
     let body = rows
         .iter()
         .map(|p| {
@@ -92,27 +114,24 @@ fn consumer_rows(rows: &[&PartitionLag]) -> String {
             ]
         })
         .collect();
-    layout(
-        &[
-            "GROUP",
-            "TOPIC",
-            "PARTITION",
-            "COMMITTED",
-            "LOG-START",
-            "LOG-END",
-            "LAG",
-            "CONSUMER-ID",
-            "HOST",
-            "CLIENT-ID",
-        ],
-        body,
-        &[2, 3, 4, 5, 6],
-    )
+    let header = vec![
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "COMMITTED",
+        "LOG-START",
+        "LOG-END",
+        "LAG",
+        "CONSUMER-ID",
+        "HOST",
+        "CLIENT-ID",
+    ];
+    (header, body, vec![2, 3, 4, 5, 6])
 }
 
 /// The Storm view keeps stormkafkamon's columns: depth is what the broker
 /// holds (latest - earliest), lag is what the spout has yet to read.
-fn storm_rows(rows: &[&PartitionLag]) -> String {
+fn storm_rows(rows: &[&PartitionLag]) -> Section {
     let body = rows
         .iter()
         .map(|p| {
@@ -134,32 +153,33 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
             ]
         })
         .collect();
-    let mut s = layout(
-        &["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"],
-        body,
-        &[4, 5, 6, 7, 8, 9],
-    );
+    let header =
+        vec!["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
+    (header, body, vec![4, 5, 6, 7, 8, 9])
+}
+
+/// The summary line under the Storm section.
+fn storm_totals(rows: &[&PartitionLag]) -> String {
     let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
     let depth =
         rows.iter().filter_map(|p| Some(p.log_end?.saturating_sub(p.log_start?))).fold(0i64, i64::saturating_add);
     let lag = rows.iter().filter_map(|p| p.lag).fold(0i64, i64::saturating_add);
-    s.push_str(&format!(
+    format!(
         "\nBrokers: {}  Partitions: {}  Total depth: {} messages  Total lag: {} messages\n",
         brokers.len(),
         rows.len(),
         depth,
         lag
-    ));
-    s
+    )
 }
 
-fn group_rows(groups: &[GroupSummary]) -> String {
+fn group_rows(groups: &[GroupSummary], judged: bool) -> String {
     let body = groups
         .iter()
         .map(|g| {
-            vec![
+            let mut row = vec![
                 printable(&g.group),
                 g.source.as_str().to_string(),
                 text(g.state.as_deref()),
@@ -167,10 +187,18 @@ fn group_rows(groups: &[GroupSummary]) -> String {
                 g.partitions.to_string(),
                 num(g.total_lag),
                 num(g.max_lag),
-            ]
+            ];
+            if judged {
+                row.push(status_cell(g.trend.as_ref().and_then(|t| t.status)));
+            }
+            row
         })
         .collect();
-    layout(&["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"], body, &[3, 4, 5, 6])
+    let mut header = vec!["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
+    if judged {
+        header.push("STATUS");
+    }
+    layout(&header, body, &[3, 4, 5, 6])
 }
 
 /// One line per flagged row or failed group, so nothing odd goes unexplained.
@@ -202,6 +230,16 @@ fn notes(snapshot: &Snapshot) -> String {
     for e in &snapshot.errors {
         lines.push(format!("{}\n", printable(e)));
     }
+    let collecting = snapshot
+        .partitions
+        .iter()
+        .filter(|p| p.measured() && p.trend.as_ref().is_some_and(|t| t.status.is_none()))
+        .count();
+    if collecting > 0 {
+        lines.push(format!(
+            "status: {collecting} partition(s) have fewer than {MIN_SAMPLES} samples in the --state file yet: STATUS is -\n"
+        ));
+    }
     if lines.is_empty() {
         return String::new();
     }
@@ -216,6 +254,24 @@ mod tests {
     #[test]
     fn table_snapshot() {
         insta::assert_snapshot!(render_to_string(&Table, &sample::snapshot()));
+    }
+
+    #[test]
+    fn table_with_status_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Table, &sample::snapshot_with_trend()));
+    }
+
+    #[test]
+    fn a_first_state_run_explains_the_missing_status() {
+        let mut s = sample::snapshot();
+        for p in &mut s.partitions {
+            p.trend = Some(Box::new(crate::trend::Trend { samples: 1, ..Default::default() }));
+        }
+        crate::trend::annotate_groups(&mut s);
+        let out = render_to_string(&Table, &s);
+        assert!(out.contains("status: 4 partition(s) have fewer than 2 samples in the --state file yet"), "{out}");
+        assert!(out.contains("CLIENT-ID           STATUS\n"), "{out}");
+        assert!(!render_to_string(&Table, &sample::snapshot()).contains("STATUS"));
     }
 
     #[test]
