@@ -41,6 +41,8 @@ pub struct Config {
     pub sinks: Vec<crate::sinks::SinkSpec>,
     /// `--spool DIR`: keep undelivered lines for the next run.
     pub spool: Option<crate::sinks::SpoolSettings>,
+    /// `--state FILE --window N`: trends and statuses across runs.
+    pub state: Option<crate::state::StateSettings>,
 }
 
 impl Config {

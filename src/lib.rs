@@ -22,5 +22,6 @@ pub mod output;
 pub mod run;
 pub mod sinks;
 pub mod sources;
+pub mod state;
 pub mod trend;
 pub mod zk;

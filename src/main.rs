@@ -19,6 +19,7 @@ use klag::lag::Snapshot;
 use klag::output::metrics::{validate_prefix, InfluxSchema, MetricsOptions, Precision};
 use klag::sinks::{self, SinkSpec, SpoolSettings};
 use klag::sources::Filter;
+use klag::state::{State, StateSettings};
 use klag::zk::ZkSettings;
 use klag::{demo, listing, output, run};
 
@@ -67,9 +68,16 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         None => {
             let config = config(&cli.query, false)?;
+            // Held from before the measurement until the state is saved, so
+            // concurrent runs record their samples in turn. Waits at most
+            // --timeout for another run.
+            let state = config.state.as_ref().map(|s| State::open(s, std::time::Instant::now() + config.timeout));
             // The run's deadline: measurement and delivery both end by it.
             let deadline = std::time::Instant::now() + config.timeout;
-            let snapshot = run::snapshot(&config);
+            let mut snapshot = run::snapshot(&config);
+            if let Some(state) = state {
+                state.update(&mut snapshot);
+            }
             emit(&config, &snapshot, deadline)
         }
     }
@@ -125,6 +133,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         output: q.metrics.output.clone(),
         sinks: sinks(&q.metrics)?,
         spool: q.metrics.spool.clone().map(|dir| SpoolSettings { dir, max_bytes: q.metrics.spool_max }),
+        state: q.trend.state.clone().map(|path| StateSettings { path, window: usize::from(q.trend.window) }),
     })
 }
 
