@@ -23,6 +23,7 @@ Examples:
   klag -b kafka1:9092 --format graphite | nc graphite 2003
   klag -b kafka1:9092 --send influx://influx:8086/kafka --spool /var/spool/klag
   klag -b kafka1:9092 --group '^billing$' --warn 1000 --crit 100000 --format nagios
+  klag -b kafka1:9092 --state /var/lib/klag/state --format json   # from cron: rates, status
   klag demo";
 
 /// How far behind are my Kafka consumers?
@@ -176,6 +177,33 @@ pub struct QueryArgs {
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
+
+    #[command(flatten)]
+    pub trend: TrendArgs,
+}
+
+/// Trend and status across runs.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Trend and status across runs")]
+pub struct TrendArgs {
+    /// Keep recent samples in FILE between runs, and report per partition the
+    /// consume and produce rates, the time to catch up and a Burrow-style status
+    /// (OK, WARN, STOP, STALL, REWIND; groups OK, WARN, ERR). The first run
+    /// only starts the history. Locked against concurrent runs, replaced
+    /// atomically; a damaged file is reported and replaced.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub state: Option<std::path::PathBuf>,
+
+    /// Samples per partition kept in the --state file and judged (2 to 100).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = crate::trend::DEFAULT_WINDOW as u16,
+        requires = "state",
+        value_parser = clap::value_parser!(u16).range(crate::trend::MIN_WINDOW as i64..=crate::trend::MAX_WINDOW as i64),
+        global = true
+    )]
+    pub window: u16,
 }
 
 /// Thresholds: any of them (or --format nagios) switches the exit codes to

@@ -49,6 +49,8 @@ pub struct Config {
     pub check: bool,
     /// Colour the table by severity (a terminal, no NO_COLOR, or --color always).
     pub color: bool,
+    /// `--state FILE --window N`: trends and statuses across runs.
+    pub state: Option<crate::state::StateSettings>,
 }
 
 impl Config {

@@ -4,10 +4,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::trend::{GroupTrend, Trend};
 
 /// Where a committed position came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Offsets committed to Kafka (`__consumer_offsets`).
@@ -164,6 +166,8 @@ pub struct PartitionLag {
     pub storm: Option<Box<StormInfo>>,
     pub flags: Vec<Flag>,
     pub error: Option<String>,
+    /// With `--state`: rates and status across runs (see `trend`).
+    pub trend: Option<Box<Trend>>,
 }
 
 /// The documented field order; Storm fields only where known. A plain struct
@@ -194,6 +198,23 @@ impl Serialize for PartitionLag {
         }
         st.serialize_field("flags", &self.flags)?;
         st.serialize_field("error", &self.error)?;
+        let trend = self.trend.as_deref();
+        let status = trend.map(|t| t.status);
+        let rates = [
+            ("consume_rate", trend.map(|t| t.consume_rate)),
+            ("produce_rate", trend.map(|t| t.produce_rate)),
+            ("catch_up_seconds", trend.map(|t| t.catch_up_seconds)),
+        ];
+        match status {
+            Some(s) => st.serialize_field("status", &s)?,
+            None => st.skip_field("status")?,
+        }
+        for (name, value) in rates {
+            match value {
+                Some(v) => st.serialize_field(name, &v)?,
+                None => st.skip_field(name)?,
+            }
+        }
         st.end()
     }
 }
@@ -231,6 +252,9 @@ pub struct GroupSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub topology: Option<String>,
     pub error: Option<String>,
+    /// With `--state`: the group's status (see `trend`).
+    #[serde(flatten)]
+    pub trend: Option<GroupTrend>,
 }
 
 /// Everything one run measured, in a stable order.
@@ -358,6 +382,7 @@ fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> Partit
         storm: c.storm,
         flags,
         error,
+        trend: None,
     }
 }
 
@@ -377,6 +402,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
                 unmeasured: 0,
                 topology: None,
                 error: g.error,
+                trend: None,
             },
         );
     }
@@ -392,6 +418,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
             unmeasured: 0,
             topology: None,
             error: None,
+            trend: None,
         });
         s.partitions += 1;
         if s.topology.is_none() {

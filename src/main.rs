@@ -24,6 +24,7 @@ use klag::lag::Snapshot;
 use klag::output::metrics::{validate_prefix, InfluxSchema, MetricsOptions, Precision};
 use klag::sinks::{self, SinkSpec, SpoolSettings};
 use klag::sources::Filter;
+use klag::state::{State, StateSettings};
 use klag::zk::ZkSettings;
 use klag::{demo, listing, output, run};
 
@@ -120,12 +121,26 @@ fn execute(mut cli: Cli) -> anyhow::Result<i32> {
             if let Some(interval) = cli.query.watch {
                 return watch(&config, interval);
             }
-            // The run's deadline: measurement and delivery both end by it.
-            let deadline = std::time::Instant::now() + config.timeout;
-            let snapshot = run::snapshot(&config);
+            let (snapshot, deadline) = measure(&config);
             emit(&config, &snapshot, deadline, false)
         }
     }
+}
+
+/// One measurement, with `--state` kept up to date, and the deadline its
+/// delivery must meet.
+fn measure(config: &Config) -> (Snapshot, std::time::Instant) {
+    // Held from before the measurement until the state is saved, so
+    // concurrent runs record their samples in turn. Waits at most
+    // --timeout for another run.
+    let state = config.state.as_ref().map(|s| State::open(s, std::time::Instant::now() + config.timeout));
+    // The run's deadline: measurement and delivery both end by it.
+    let deadline = std::time::Instant::now() + config.timeout;
+    let mut snapshot = run::snapshot(config);
+    if let Some(state) = state {
+        state.update(&mut snapshot);
+    }
+    (snapshot, deadline)
 }
 
 /// `--watch`: a measurement every `interval` (from the start of the last)
@@ -144,8 +159,7 @@ fn watch(config: &Config, interval: std::time::Duration) -> anyhow::Result<i32> 
     let result = (|| -> anyhow::Result<()> {
         loop {
             let started = std::time::Instant::now();
-            let deadline = started + config.timeout;
-            let snapshot = run::snapshot(config);
+            let (snapshot, deadline) = measure(config);
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return Ok(());
             }
@@ -327,6 +341,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
                 std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         },
+        state: q.trend.state.clone().map(|path| StateSettings { path, window: usize::from(q.trend.window) }),
     })
 }
 

@@ -1,8 +1,10 @@
 //! `--format csv`: one row per partition under a header row, for spreadsheets.
 //!
 //! Columns: `taken_at,source,group,topic,partition`, then every partition
-//! metric (`lag,committed,log_start,log_end`, see `metrics::PARTITION_METRICS`),
-//! then `consumer_id,host,client_id,topology,flags,error`. Unknown values are
+//! metric (`lag,committed,log_start,log_end,consume_rate,produce_rate,
+//! catch_up_seconds,status_code`, see `metrics::PARTITION_METRICS`), then
+//! `consumer_id,host,client_id,topology,flags,error,status` (`status`: the
+//! Burrow status name with `--state`). Unknown values are
 //! empty cells; `flags` are joined with `|`. Quoting per RFC 4180: a cell with
 //! a comma, double quote, CR or LF is enclosed in double quotes, with quotes
 //! doubled. Lines end with CRLF, as RFC 4180 says.
@@ -37,7 +39,7 @@ pub fn cell(v: &str) -> String {
 pub fn header() -> Vec<&'static str> {
     let mut h = vec!["taken_at", "source", "group", "topic", "partition"];
     h.extend(PARTITION_METRICS.iter().map(|m| m.name));
-    h.extend(["consumer_id", "host", "client_id", "topology", "flags", "error"]);
+    h.extend(["consumer_id", "host", "client_id", "topology", "flags", "error", "status"]);
     h
 }
 
@@ -67,6 +69,7 @@ impl Exporter for Csv {
                 opt(p.topology()),
                 flags.join("|"),
                 opt(p.error.as_deref()),
+                opt(p.trend.as_ref().and_then(|t| t.status).map(|s| s.as_str())),
             ]);
             buf.push_str(&row.join(","));
             buf.push_str("\r\n");
@@ -83,6 +86,11 @@ mod tests {
     #[test]
     fn csv_snapshot() {
         insta::assert_snapshot!(render_to_string(&Csv::default(), &sample::snapshot()));
+    }
+
+    #[test]
+    fn csv_with_trend_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Csv::default(), &sample::snapshot_with_trend()));
     }
 
     #[test]

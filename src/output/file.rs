@@ -20,10 +20,18 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content streamed by `write` into the
+/// (buffered) temporary file, so a large file is never held in memory.
+pub fn write_atomic_with(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let tmp = temp_path(path);
     let result = (|| {
-        let mut f: File = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
+        let f: File = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut out = io::BufWriter::with_capacity(1 << 16, f);
+        write(&mut out)?;
+        let f = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         f.sync_all()?;
         fs::rename(&tmp, path)
     })();
@@ -31,6 +39,35 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Makes a rename in `path`'s folder durable (the folder entry itself is
+/// synced); needed only across a power loss, a crashed process loses nothing.
+pub fn sync_parent(path: &Path) -> io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => File::open(dir)?.sync_all(),
+        None => File::open(".")?.sync_all(),
+    }
+}
+
+/// Removes temporary files of `path` left by a process killed mid-write.
+/// Call it only while holding a lock that every writer of `path` takes.
+pub fn remove_stale_temps(path: &Path) -> io::Result<usize> {
+    let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let stem = format!(".{name}.tmp-");
+    let dir = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(d) => d.to_path_buf(),
+        None => PathBuf::from("."),
+    };
+    let mut removed = 0;
+    for entry in fs::read_dir(dir)?.filter_map(Result::ok) {
+        if entry.file_name().to_string_lossy().starts_with(&stem) && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(test)]
@@ -45,6 +82,24 @@ mod tests {
         write_atomic(&path, b"new\n")?;
         assert_eq!(fs::read(&path)?, b"new\n");
         assert_eq!(fs::read_dir(dir.path())?.count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn streamed_writes_and_stale_temporaries() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("state");
+        fs::write(dir.path().join(".state.tmp-1-2"), b"left by kill -9")?;
+        fs::write(dir.path().join(".other.tmp-1-2"), b"not ours")?;
+        write_atomic_with(&path, |w| w.write_all(b"streamed"))?;
+        sync_parent(&path)?;
+        assert_eq!(fs::read(&path)?, b"streamed");
+        assert_eq!(remove_stale_temps(&path)?, 1);
+        assert_eq!(fs::read_dir(dir.path())?.count(), 2);
+        let failed = write_atomic_with(&path, |_| Err(io::Error::other("encoder failed")));
+        assert!(failed.is_err());
+        assert_eq!(fs::read(&path)?, b"streamed");
+        assert_eq!(fs::read_dir(dir.path())?.count(), 2);
         Ok(())
     }
 

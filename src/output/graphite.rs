@@ -128,6 +128,11 @@ mod tests {
     }
 
     #[test]
+    fn graphite_with_trend_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Graphite::default(), &sample::snapshot_with_trend()));
+    }
+
+    #[test]
     fn graphite_tagged_snapshot() {
         let g = Graphite { prefix: "kafka.lag".into(), tagged: true };
         insta::assert_snapshot!(render_to_string(&g, &sample::snapshot()));

@@ -7,9 +7,10 @@
 //!
 //! `--influx-schema burrow` writes Telegraf's burrow input schema instead:
 //! `burrow_partition` (tags cluster, group, owner, partition, topic; fields
-//! lag, offset) and `burrow_group` (tags cluster, group; fields
-//! partition_count, total_lag, lag). klag does not evaluate Burrow's status
-//! rules, so there is no `status`/`status_code` field.
+//! lag, offset, and with `--state` status and status_code) and `burrow_group`
+//! (tags cluster, group; fields partition_count, total_lag, lag, and with
+//! `--state` status and status_code). `status` is Burrow's name (a string
+//! field), `status_code` Telegraf's number for it (see `trend::Status::code`).
 //!
 //! Escaping, as InfluxDB parses it (checked against influxd 1.6): in tag keys
 //! and values and field keys, `,`, `=` and space get a backslash; in
@@ -24,6 +25,13 @@ use std::io::{self, Write};
 use super::metrics::{points, InfluxSchema, Level, MetricsOptions, Point, Precision, Value};
 use super::Exporter;
 use crate::lag::Snapshot;
+use crate::trend::Status;
+
+/// A field value: a number, or a string (quoted, `"` and `\` escaped).
+enum Field {
+    Num(Value),
+    Str(&'static str),
+}
 
 pub struct Influx {
     pub schema: InfluxSchema,
@@ -81,6 +89,25 @@ pub fn tag_value(s: &str) -> String {
     v
 }
 
+/// Escapes a string field value: `"` and `\` get a backslash.
+pub fn escape_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in newline_rule(s).chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn code_of(v: Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(i),
+        Value::Float(_) => None,
+    }
+}
+
 fn newline_rule(s: &str) -> String {
     s.replace(['\n', '\r'], " ")
 }
@@ -108,7 +135,7 @@ impl Influx {
         }
     }
 
-    fn line(measurement: &str, tags: &[(&str, String)], fields: &[(&str, Value)], ts: i64) -> Option<String> {
+    fn line(measurement: &str, tags: &[(&str, String)], fields: &[(&str, Field)], ts: i64) -> Option<String> {
         if fields.is_empty() {
             return None;
         }
@@ -125,8 +152,9 @@ impl Influx {
         let fields: Vec<String> = fields
             .iter()
             .map(|(k, v)| match v {
-                Value::Int(i) => format!("{}={i}i", escape_key(k)),
-                Value::Float(_) => format!("{}={v}", escape_key(k)),
+                Field::Num(Value::Int(i)) => format!("{}={i}i", escape_key(k)),
+                Field::Num(v @ Value::Float(_)) => format!("{}={v}", escape_key(k)),
+                Field::Str(text) => format!("{}=\"{}\"", escape_key(k), escape_string(text)),
             })
             .collect();
         s.push_str(&fields.join(","));
@@ -137,7 +165,16 @@ impl Influx {
     }
 
     fn klag_line(p: &Point, ts: i64) -> Option<String> {
-        Self::line(measurement(p.level), &p.labels(), &p.values, ts)
+        let fields: Vec<(&str, Field)> = p.values.iter().map(|&(k, v)| (k, Field::Num(v))).collect();
+        Self::line(measurement(p.level), &p.labels(), &fields, ts)
+    }
+
+    /// Telegraf's `status` and `status_code` fields, when the point has a status.
+    fn status_fields(p: &Point, fields: &mut Vec<(&str, Field)>) {
+        if let Some(status) = p.value("status_code").and_then(code_of).and_then(Status::from_code) {
+            fields.push(("status", Field::Str(status.as_str())));
+            fields.push(("status_code", Field::Num(Value::Int(status.code()))));
+        }
     }
 
     fn burrow_line(&self, p: &Point, ts: i64) -> Option<String> {
@@ -150,25 +187,27 @@ impl Influx {
                 tags.push(("partition", p.partition.map(|n| n.to_string()).unwrap_or_default()));
                 tags.push(("owner", p.host.unwrap_or_default().to_string()));
                 let mut fields = Vec::new();
+                Self::status_fields(p, &mut fields);
                 if let Some(v) = p.value("lag") {
-                    fields.push(("lag", v));
+                    fields.push(("lag", Field::Num(v)));
                 }
                 if let Some(v) = p.value("committed") {
-                    fields.push(("offset", v));
+                    fields.push(("offset", Field::Num(v)));
                 }
                 Self::line("burrow_partition", &tags, &fields, ts)
             }
             Level::Topic => None,
             Level::Group => {
                 let mut fields = Vec::new();
+                Self::status_fields(p, &mut fields);
                 if let Some(v) = p.value("partitions") {
-                    fields.push(("partition_count", v));
+                    fields.push(("partition_count", Field::Num(v)));
                 }
                 if let Some(v) = p.value("lag") {
-                    fields.push(("total_lag", v));
+                    fields.push(("total_lag", Field::Num(v)));
                 }
                 if let Some(v) = p.value("max_lag") {
-                    fields.push(("lag", v));
+                    fields.push(("lag", Field::Num(v)));
                 }
                 Self::line("burrow_group", &[cluster, group], &fields, ts)
             }
@@ -210,6 +249,17 @@ mod tests {
     }
 
     #[test]
+    fn influx_with_trend_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Influx::default(), &sample::snapshot_with_trend()));
+    }
+
+    #[test]
+    fn influx_burrow_with_status_snapshot() {
+        let i = Influx { schema: InfluxSchema::Burrow, precision: Precision::S, burrow_cluster: "prod eu".into() };
+        insta::assert_snapshot!(render_to_string(&i, &sample::snapshot_with_trend()));
+    }
+
+    #[test]
     fn precisions() {
         let s = sample::snapshot();
         let last = |p| {
@@ -231,5 +281,6 @@ mod tests {
         assert_eq!(escape_key(r#"q"'\é"#), r#"q"'\é"#);
         assert_eq!(escape_measurement("m a,b=c"), r"m\ a\,b=c");
         assert_eq!(tag_value("a\\"), "a\\ ");
+        assert_eq!(escape_string(r#"say "hi" \o/"#), r#"say \"hi\" \\o/"#);
     }
 }

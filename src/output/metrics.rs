@@ -95,12 +95,43 @@ pub const PARTITION_METRICS: &[MetricDef] = &[
         topic: &[r("log_end", Agg::Sum, "Sum of the known log end offsets of the topic's partitions.")],
         group: &[],
     },
+    // With --state (see `trend`): absent on the first run and without it.
+    MetricDef {
+        name: "consume_rate",
+        help: "Committed offsets per second over the --state window.",
+        value: |p| p.trend.as_ref()?.consume_rate.map(Value::Float),
+        topic: &[r("consume_rate", Agg::Sum, "Sum of the known partition consume rates of the group on the topic.")],
+        group: &[r("consume_rate", Agg::Sum, "Sum of the known partition consume rates of the group.")],
+    },
+    MetricDef {
+        name: "produce_rate",
+        help: "Log end offsets per second over the --state window.",
+        value: |p| p.trend.as_ref()?.produce_rate.map(Value::Float),
+        topic: &[r("produce_rate", Agg::Sum, "Sum of the known partition produce rates of the topic.")],
+        group: &[r("produce_rate", Agg::Sum, "Sum of the known produce rates of the group's partitions.")],
+    },
+    MetricDef {
+        name: "catch_up_seconds",
+        help: "Seconds until lag is 0 at the current rates (0 when caught up; absent when not catching up).",
+        value: |p| p.trend.as_ref()?.catch_up_seconds.map(Value::Float),
+        topic: &[],
+        group: &[],
+    },
+    MetricDef {
+        name: "status_code",
+        help: "Burrow status over the --state window, Telegraf's codes: OK=1 WARN=3 STOP=5 STALL=6 REWIND=7.",
+        value: |p| p.trend.as_ref()?.status.map(|s| Value::Int(s.code())),
+        topic: &[],
+        group: &[],
+    },
 ];
 
 /// Counts emitted at topic and group level besides the roll-ups.
 pub const PARTITIONS_HELP: &str = "Partitions reported for the group (and topic).";
 pub const UNMEASURED_HELP: &str = "Partitions whose lag is unknown (no commit, offsets unavailable, bad data).";
 pub const MEMBERS_HELP: &str = "Members of the consumer group, where the source knows them.";
+pub const GROUP_STATUS_HELP: &str =
+    "Burrow group status over the --state window (worst partition, capped at ERR): OK=1 WARN=3 ERR=4.";
 
 /// Timestamp unit of Influx line protocol (`--precision`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -220,7 +251,7 @@ impl Level {
         match self {
             Level::Partition => {}
             Level::Topic => names.extend(["partitions", "unmeasured"]),
-            Level::Group => names.extend(["partitions", "unmeasured", "members"]),
+            Level::Group => names.extend(["partitions", "unmeasured", "members", "status_code"]),
         }
         names
     }
@@ -241,6 +272,7 @@ impl Level {
             "partitions" => PARTITIONS_HELP,
             "unmeasured" => UNMEASURED_HELP,
             "members" => MEMBERS_HELP,
+            "status_code" if self == Level::Group => GROUP_STATUS_HELP,
             _ => "",
         }
     }
@@ -391,6 +423,9 @@ pub fn points(snapshot: &Snapshot) -> Vec<Point<'_>> {
         values.push(("unmeasured", Value::Int(g.unmeasured as i64)));
         if let Some(m) = g.members {
             values.push(("members", Value::Int(i64::from(m))));
+        }
+        if let Some(status) = g.trend.as_ref().and_then(|t| t.status) {
+            values.push(("status_code", Value::Int(status.code())));
         }
         out.push(Point {
             level: Level::Group,

@@ -16,7 +16,7 @@ use crate::config::Format;
 use crate::lag::Snapshot;
 
 pub use csv::Csv;
-pub use file::write_atomic;
+pub use file::{remove_stale_temps, sync_parent, write_atomic, write_atomic_with};
 pub use graphite::Graphite;
 pub use influx::Influx;
 pub use json::Json;
@@ -132,5 +132,31 @@ pub(crate) mod sample {
         ];
         let taken_at = DateTime::from_timestamp(1_700_000_000, 250_000_000).unwrap_or_default();
         build_snapshot(taken_at, groups, rows, &offsets)
+    }
+
+    /// The same snapshot as a `--state` run judged it.
+    pub fn snapshot_with_trend() -> Snapshot {
+        use crate::trend::{annotate_groups, Status, Trend};
+        let mut s = snapshot();
+        let trend = |status, consume_rate, produce_rate, catch_up_seconds| Trend {
+            status: Some(status),
+            consume_rate: Some(consume_rate),
+            produce_rate: Some(produce_rate),
+            catch_up_seconds,
+            samples: 10,
+        };
+        for p in &mut s.partitions {
+            let t = match (p.group.as_str(), p.topic.as_str(), p.partition) {
+                ("billing", "orders", 0) => trend(Status::Ok, 12.5, 10.0, Some(4.0)),
+                ("billing", "orders", 1) => trend(Status::Ok, 3.0, 3.0, Some(0.0)),
+                ("audit", "orders", 0) => trend(Status::Stall, 0.0, 1.5, None),
+                ("spout-a", "clicks", 0) => trend(Status::Warn, 0.25, 0.5, None),
+                // Unmeasured rows, and one measured for the first time.
+                _ => Trend { samples: usize::from(p.measured()), ..Trend::default() },
+            };
+            p.trend = Some(Box::new(t));
+        }
+        annotate_groups(&mut s);
+        s
     }
 }

@@ -79,6 +79,11 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_with_trend_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Prometheus, &sample::snapshot_with_trend()));
+    }
+
+    #[test]
     fn label_escaping() {
         assert_eq!(escape_label("a\\b\"c\nd"), r#"a\\b\"c\nd"#);
     }

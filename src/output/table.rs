@@ -1,5 +1,7 @@
 //! The default terminal output: aligned per-partition rows, then a per-group
-//! summary, then notes for anything flagged.
+//! summary, then notes for anything flagged. With `--state`, partitions and
+//! groups end with a STATUS column; with `--watch` on a terminal, a TREND
+//! column of lag sparklines.
 
 use std::io::{self, Write};
 
@@ -10,6 +12,7 @@ use tabled::settings::{Alignment, Padding, Style};
 use super::Exporter;
 use crate::judge::{judge, Severity, Thresholds, Verdict};
 use crate::lag::{Flag, GroupSummary, PartitionLag, Snapshot, Source};
+use crate::trend::{Status, MIN_SAMPLES};
 use crate::watch::LagHistory;
 
 /// The table. With `color`, rows are coloured by their severity under
@@ -25,35 +28,37 @@ pub struct Table<'a> {
 
 const DASH: &str = "-";
 
-/// Rows with their severities.
-type Rows<'a> = Vec<(&'a PartitionLag, Severity)>;
-
 impl Exporter for Table<'_> {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         let verdict = if self.color { judge(snapshot, &self.thresholds, |_| None) } else { Verdict::default() };
         let severity = |i: usize| verdict.partitions.get(i).map_or(Severity::Ok, |v| v.severity);
-        let (storm, consumers): (Rows, Rows) = snapshot
+        let (storm, consumers): (Vec<_>, Vec<_>) = snapshot
             .partitions
             .iter()
             .enumerate()
             .map(|(i, p)| (p, severity(i)))
             .partition(|(p, _)| matches!(p.source, Source::Storm | Source::Trident));
-        let paint = |text: String, rows: &[Severity]| if self.color { paint(&text, rows) } else { text };
+        let judged = snapshot.partitions.iter().any(|p| p.trend.is_some());
         let mut sections = Vec::new();
         if !consumers.is_empty() {
-            let rows: Vec<&PartitionLag> = consumers.iter().map(|(p, _)| *p).collect();
-            sections
-                .push(paint(consumer_rows(&rows, self.trends), &consumers.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
+            sections.push(self.partitions(consumer_rows, &consumers, judged));
         }
         if !storm.is_empty() {
             let rows: Vec<&PartitionLag> = storm.iter().map(|(p, _)| *p).collect();
-            sections.push(paint(storm_rows(&rows, self.trends), &storm.iter().map(|(_, s)| *s).collect::<Vec<_>>()));
+            sections.push(self.partitions(storm_rows, &storm, judged) + &storm_totals(&rows));
         }
         if !snapshot.groups.is_empty() {
-            let groups: Vec<Severity> = (0..snapshot.groups.len())
+            let severities: Vec<Severity> = (0..snapshot.groups.len())
                 .map(|i| verdict.groups.get(i).map_or(Severity::Ok, |g| g.severity))
                 .collect();
-            sections.push(paint(group_rows(&snapshot.groups, self.trends), &groups));
+            let (mut header, mut body, right) = group_rows(&snapshot.groups, judged);
+            if let Some(h) = self.trends {
+                header.push("TREND");
+                for (row, g) in body.iter_mut().zip(&snapshot.groups) {
+                    row.push(h.group(&(g.source, g.group.clone())));
+                }
+            }
+            sections.push(self.paint(layout(&header, body, &right), &severities));
         }
         if sections.is_empty() {
             sections.push("No consumer groups found.\n".to_string());
@@ -64,29 +69,6 @@ impl Exporter for Table<'_> {
         }
         out.write_all(sections.join("\n").as_bytes())
     }
-}
-
-/// Bold header (the first line), then each row's line in its severity's
-/// colour. Lines past the rows (the Storm totals) stay plain.
-fn paint(text: &str, rows: &[Severity]) -> String {
-    let mut out = String::with_capacity(text.len() + 16 * rows.len());
-    for (i, line) in text.lines().enumerate() {
-        let code = match i.checked_sub(1).map(|r| rows.get(r)) {
-            None => Some("1"),
-            Some(Some(Severity::Critical)) => Some("31"),
-            Some(Some(Severity::Unknown)) => Some("35"),
-            Some(Some(Severity::Warning)) => Some("33"),
-            Some(_) => None,
-        };
-        match code {
-            Some(c) if !line.is_empty() => out.push_str(&format!("\x1b[{c}m{line}\x1b[0m\n")),
-            _ => {
-                out.push_str(line);
-                out.push('\n');
-            }
-        }
-    }
-    out
 }
 
 fn num(v: Option<i64>) -> String {
@@ -124,22 +106,74 @@ pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
     s
 }
 
-/// Adds the TREND column of `--watch`: each row's lag sparkline.
-fn with_trend<T>(header: &mut Vec<&str>, body: &mut [Vec<String>], rows: &[T], trend: Option<impl Fn(&T) -> String>) {
-    if let Some(trend) = trend {
-        header.push("TREND");
-        for (cells, row) in body.iter_mut().zip(rows) {
-            cells.push(trend(row));
+/// Header, rows and numeric columns of a section.
+type Section = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
+
+impl Table<'_> {
+    /// Lays out a partition section: a STATUS column when judged, a TREND
+    /// column when watching, rows coloured by severity.
+    fn partitions(
+        &self,
+        section: fn(&[&PartitionLag]) -> Section,
+        rows: &[(&PartitionLag, Severity)],
+        judged: bool,
+    ) -> String {
+        let partitions: Vec<&PartitionLag> = rows.iter().map(|(p, _)| *p).collect();
+        let (mut header, mut body, right) = section(&partitions);
+        if judged {
+            header.push("STATUS");
+            for (row, p) in body.iter_mut().zip(&partitions) {
+                row.push(status_cell(p.trend.as_ref().and_then(|t| t.status)));
+            }
+        }
+        if let Some(h) = self.trends {
+            header.push("TREND");
+            for (row, p) in body.iter_mut().zip(&partitions) {
+                row.push(h.partition(&(p.source, p.group.clone(), p.topic.clone(), p.partition)));
+            }
+        }
+        let severities: Vec<Severity> = rows.iter().map(|(_, s)| *s).collect();
+        self.paint(layout(&header, body, &right), &severities)
+    }
+
+    fn paint(&self, text: String, rows: &[Severity]) -> String {
+        if self.color {
+            paint(&text, rows)
+        } else {
+            text
         }
     }
 }
 
-fn partition_trend(h: Option<&LagHistory>) -> Option<impl Fn(&&PartitionLag) -> String + '_> {
-    h.map(|h| move |p: &&PartitionLag| h.partition(&(p.source, p.group.clone(), p.topic.clone(), p.partition)))
+/// Bold header (the first line), then each row's line in its severity's
+/// colour. Lines past the rows stay plain.
+fn paint(text: &str, rows: &[Severity]) -> String {
+    let mut out = String::with_capacity(text.len() + 16 * rows.len());
+    for (i, line) in text.lines().enumerate() {
+        let code = match i.checked_sub(1).map(|r| rows.get(r)) {
+            None => Some("1"),
+            Some(Some(Severity::Critical)) => Some("31"),
+            Some(Some(Severity::Unknown)) => Some("35"),
+            Some(Some(Severity::Warning)) => Some("33"),
+            Some(_) => None,
+        };
+        match code {
+            Some(c) if !line.is_empty() => out.push_str(&format!("\x1b[{c}m{line}\x1b[0m\n")),
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }
 
-fn consumer_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String {
-    let mut body: Vec<Vec<String>> = rows
+fn status_cell(status: Option<Status>) -> String {
+    status.map_or_else(|| DASH.to_string(), |s| s.as_str().to_string())
+}
+
+fn consumer_rows(rows: &[&PartitionLag]) -> Section {
+    let body = rows
         .iter()
         .map(|p| {
             vec![
@@ -156,7 +190,7 @@ fn consumer_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String 
             ]
         })
         .collect();
-    let mut header = vec![
+    let header = vec![
         "GROUP",
         "TOPIC",
         "PARTITION",
@@ -168,14 +202,13 @@ fn consumer_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String 
         "HOST",
         "CLIENT-ID",
     ];
-    with_trend(&mut header, &mut body, rows, partition_trend(trends));
-    layout(&header, body, &[2, 3, 4, 5, 6])
+    (header, body, vec![2, 3, 4, 5, 6])
 }
 
 /// The Storm view keeps stormkafkamon's columns: depth is what the broker
 /// holds (latest - earliest), lag is what the spout has yet to read.
-fn storm_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String {
-    let mut body: Vec<Vec<String>> = rows
+fn storm_rows(rows: &[&PartitionLag]) -> Section {
+    let body = rows
         .iter()
         .map(|p| {
             let depth = match (p.log_start, p.log_end) {
@@ -196,31 +229,33 @@ fn storm_rows(rows: &[&PartitionLag], trends: Option<&LagHistory>) -> String {
             ]
         })
         .collect();
-    let mut header =
+    let header =
         vec!["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
-    with_trend(&mut header, &mut body, rows, partition_trend(trends));
-    let mut s = layout(&header, body, &[4, 5, 6, 7, 8, 9]);
+    (header, body, vec![4, 5, 6, 7, 8, 9])
+}
+
+/// The summary line under the Storm section.
+fn storm_totals(rows: &[&PartitionLag]) -> String {
     let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
     let depth =
         rows.iter().filter_map(|p| Some(p.log_end?.saturating_sub(p.log_start?))).fold(0i64, i64::saturating_add);
     let lag = rows.iter().filter_map(|p| p.lag).fold(0i64, i64::saturating_add);
-    s.push_str(&format!(
+    format!(
         "\nBrokers: {}  Partitions: {}  Total depth: {} messages  Total lag: {} messages\n",
         brokers.len(),
         rows.len(),
         depth,
         lag
-    ));
-    s
+    )
 }
 
-fn group_rows(groups: &[GroupSummary], trends: Option<&LagHistory>) -> String {
-    let mut body: Vec<Vec<String>> = groups
+fn group_rows(groups: &[GroupSummary], judged: bool) -> Section {
+    let body = groups
         .iter()
         .map(|g| {
-            vec![
+            let mut row = vec![
                 printable(&g.group),
                 g.source.as_str().to_string(),
                 text(g.state.as_deref()),
@@ -228,13 +263,18 @@ fn group_rows(groups: &[GroupSummary], trends: Option<&LagHistory>) -> String {
                 g.partitions.to_string(),
                 num(g.total_lag),
                 num(g.max_lag),
-            ]
+            ];
+            if judged {
+                row.push(status_cell(g.trend.as_ref().and_then(|t| t.status)));
+            }
+            row
         })
         .collect();
     let mut header = vec!["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
-    let trend = trends.map(|h| move |g: &GroupSummary| h.group(&(g.source, g.group.clone())));
-    with_trend(&mut header, &mut body, groups, trend);
-    layout(&header, body, &[3, 4, 5, 6])
+    if judged {
+        header.push("STATUS");
+    }
+    (header, body, vec![3, 4, 5, 6])
 }
 
 /// One line per flagged row or failed group, so nothing odd goes unexplained.
@@ -266,6 +306,16 @@ fn notes(snapshot: &Snapshot) -> String {
     for e in &snapshot.errors {
         lines.push(format!("{}\n", printable(e)));
     }
+    let collecting = snapshot
+        .partitions
+        .iter()
+        .filter(|p| p.measured() && p.trend.as_ref().is_some_and(|t| t.status.is_none()))
+        .count();
+    if collecting > 0 {
+        lines.push(format!(
+            "status: {collecting} partition(s) have fewer than {MIN_SAMPLES} samples in the --state file yet: STATUS is -\n"
+        ));
+    }
     if lines.is_empty() {
         return String::new();
     }
@@ -280,6 +330,24 @@ mod tests {
     #[test]
     fn table_snapshot() {
         insta::assert_snapshot!(render_to_string(&Table::default(), &sample::snapshot()));
+    }
+
+    #[test]
+    fn table_with_status_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Table::default(), &sample::snapshot_with_trend()));
+    }
+
+    #[test]
+    fn a_first_state_run_explains_the_missing_status() {
+        let mut s = sample::snapshot();
+        for p in &mut s.partitions {
+            p.trend = Some(Box::new(crate::trend::Trend { samples: 1, ..Default::default() }));
+        }
+        crate::trend::annotate_groups(&mut s);
+        let out = render_to_string(&Table::default(), &s);
+        assert!(out.contains("status: 4 partition(s) have fewer than 2 samples in the --state file yet"), "{out}");
+        assert!(out.contains("CLIENT-ID           STATUS\n"), "{out}");
+        assert!(!render_to_string(&Table::default(), &sample::snapshot()).contains("STATUS"));
     }
 
     #[test]

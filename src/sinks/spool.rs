@@ -12,13 +12,13 @@
 //! dropped (and counted) until it fits. A run that cannot get the lock (another
 //! klag still running) leaves the backlog alone and only adds its own file.
 
-use std::fs::{self, File, OpenOptions};
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::SinkError;
+use crate::lockfile::{self, Lock};
 use crate::output::write_atomic;
 
 /// Where and how much to spool.
@@ -36,7 +36,7 @@ pub struct Spool {
     dir: PathBuf,
     max_bytes: u64,
     /// Held while the run works on the backlog; released on drop.
-    lock: Option<File>,
+    lock: Option<Lock>,
     files: Vec<(PathBuf, Vec<String>)>,
 }
 
@@ -51,11 +51,6 @@ pub struct Settled {
 
 fn err(dir: &Path, source: std::io::Error) -> SinkError {
     SinkError::Spool { dir: dir.to_path_buf(), source }
-}
-
-fn try_lock(f: &File) -> bool {
-    // SAFETY: flock on a file descriptor this File owns; no memory is shared.
-    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 fn lines_of(text: &str) -> Vec<String> {
@@ -90,19 +85,8 @@ impl Spool {
     pub fn open(settings: &SpoolSettings, key: &str, deadline: Instant) -> Result<Spool, SinkError> {
         let dir = settings.dir.join(key);
         fs::create_dir_all(&dir).map_err(|e| err(&dir, e))?;
-        let lock_file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(dir.join(".lock"))
-            .map_err(|e| err(&dir, e))?;
-        let mut locked = try_lock(&lock_file);
-        while !locked && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now())));
-            locked = try_lock(&lock_file);
-        }
-        let mut spool =
-            Spool { dir, max_bytes: settings.max_bytes, lock: locked.then_some(lock_file), files: Vec::new() };
+        let lock = lockfile::acquire(&dir.join(".lock"), deadline).map_err(|e| err(&dir, e))?;
+        let mut spool = Spool { dir, max_bytes: settings.max_bytes, lock, files: Vec::new() };
         if spool.lock.is_some() {
             for path in list(&spool.dir).map_err(|e| err(&spool.dir, e))? {
                 let bytes = fs::read(&path).map_err(|e| err(&spool.dir, e))?;
@@ -188,6 +172,7 @@ impl Spool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn lines(tag: &str, n: usize) -> Vec<String> {
         (0..n).map(|i| format!("{tag}.m {i} 17000000{i:02}\n")).collect()
