@@ -9,7 +9,8 @@ Exit codes:
   1  partial: some partitions or groups could not be measured (see stderr);
      everything else was reported exactly
   2  usage error
-  3  nothing could be measured (cluster unreachable, timeout)
+  3  nothing could be measured (cluster unreachable, timeout, SASL
+     authentication or TLS handshake failed)
   4  delivery failed: some lines could not be delivered to a --send
      destination (kept in --spool DIR if given); 3 outranks 4, 4 outranks 1
 With a threshold (--warn, --crit, ...) or --format nagios, the monitoring-plugin
@@ -152,7 +153,9 @@ pub struct QueryArgs {
     pub timeout: Option<std::time::Duration>,
 
     /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
+    /// Applied after the options. Secret-bearing properties (passwords,
+    /// passphrases, secrets, inline keys) are refused: see "Kafka security".
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = PropertyParser, global = true)]
     pub property: Vec<(String, String)>,
 
     /// Measure again every INTERVAL (default 2s) until Ctrl-C: a live table on a
@@ -174,6 +177,9 @@ pub struct QueryArgs {
 
     #[command(flatten)]
     pub alert: AlertArgs,
+
+    #[command(flatten)]
+    pub security: SecurityArgs,
 
     #[command(flatten)]
     pub metrics: MetricsArgs,
@@ -250,6 +256,77 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// TLS and SASL for every Kafka connection (given or discovered brokers).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kafka security")]
+pub struct SecurityArgs {
+    /// How to talk to the brokers. Default: inferred from the options below:
+    /// a SASL mechanism or username means SASL, --ssl-ca, --ssl-cert, --ssl-key
+    /// or --ssl-skip-hostname-verification means TLS; both mean sasl-ssl,
+    /// neither plaintext. A password alone turns nothing on.
+    #[arg(long, value_enum, value_name = "PROTOCOL", env = "KLAG_SECURITY_PROTOCOL", global = true)]
+    pub security_protocol: Option<ProtocolArg>,
+
+    /// SASL mechanism. GSSAPI (Kerberos) needs a klag built with the `gssapi`
+    /// feature; set its keytab and principal with -X sasl.kerberos.*.
+    #[arg(long, value_enum, value_name = "MECHANISM", ignore_case = true, env = "KLAG_SASL_MECHANISM", global = true)]
+    pub sasl_mechanism: Option<MechanismArg>,
+
+    /// SASL username (PLAIN, SCRAM).
+    #[arg(long, value_name = "USER", env = "KLAG_SASL_USERNAME", global = true)]
+    pub sasl_username: Option<String>,
+
+    /// File whose first line is the SASL password. Without it the password
+    /// comes from the KLAG_SASL_PASSWORD environment variable; it is never
+    /// taken from the command line.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub sasl_password_file: Option<std::path::PathBuf>,
+
+    /// CA certificate(s), PEM, that broker certificates must chain to
+    /// (default: the system's CA store).
+    #[arg(long, value_name = "FILE", env = "KLAG_SSL_CA", global = true)]
+    pub ssl_ca: Option<std::path::PathBuf>,
+
+    /// Client certificate, PEM, for brokers that require one (with --ssl-key).
+    #[arg(long, value_name = "FILE", env = "KLAG_SSL_CERT", global = true)]
+    pub ssl_cert: Option<std::path::PathBuf>,
+
+    /// Private key of --ssl-cert, PEM.
+    #[arg(long, value_name = "FILE", env = "KLAG_SSL_KEY", global = true)]
+    pub ssl_key: Option<std::path::PathBuf>,
+
+    /// File whose first line is the password of an encrypted --ssl-key.
+    /// Without it the password comes from KLAG_SSL_KEY_PASSWORD.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ssl_key_password_file: Option<std::path::PathBuf>,
+
+    /// Accept a broker certificate that does not name the address connected
+    /// to (it must still chain to the CA), e.g. brokers advertised by an IP
+    /// address their certificates do not list.
+    #[arg(long, global = true)]
+    pub ssl_skip_hostname_verification: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MechanismArg {
+    #[value(name = "PLAIN")]
+    Plain,
+    #[value(name = "SCRAM-SHA-256")]
+    ScramSha256,
+    #[value(name = "SCRAM-SHA-512")]
+    ScramSha512,
+    #[value(name = "GSSAPI")]
+    Gssapi,
 }
 
 /// Metrics formats, `--output` and delivery to Graphite and InfluxDB.
@@ -383,10 +460,43 @@ fn parse_count(s: &str) -> Result<i64, String> {
     s.trim().parse::<i64>().ok().filter(|v| *v >= 0).ok_or_else(|| format!("expected a number of messages, got {s:?}"))
 }
 
+/// Parses `-X KEY=VALUE`, refusing secret-bearing keys. Its errors never
+/// quote the argument (clap's own "invalid value" message would): it may hold
+/// a secret.
 fn parse_property(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
-        _ => Err(format!("expected KEY=VALUE, got {:?}", s.split('=').next().unwrap_or(""))),
+    let Some((k, v)) = s.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+        return Err("-X expects KEY=VALUE".to_string());
+    };
+    let key = k.trim();
+    if crate::kafka::is_secret_property(key) {
+        let instead = match key {
+            "sasl.password" => "set KLAG_SASL_PASSWORD or use --sasl-password-file FILE",
+            "ssl.key.password" => "set KLAG_SSL_KEY_PASSWORD or use --ssl-key-password-file FILE",
+            "ssl.key.pem" => "put the key in a file and use --ssl-key FILE",
+            _ => "klag takes passwords only from environment variables or files (see \"Kafka security\" in --help)",
+        };
+        return Err(format!("-X {key} would put a secret on the command line, where other users see it: {instead}"));
+    }
+    Ok((key.to_string(), v.to_string()))
+}
+
+/// clap value parser for `-X`: [`parse_property`] with errors that do not
+/// echo the value.
+#[derive(Clone)]
+struct PropertyParser;
+
+impl clap::builder::TypedValueParser for PropertyParser {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let fail = |msg: String| clap::Error::raw(clap::error::ErrorKind::ValueValidation, msg + "\n").with_cmd(cmd);
+        let s = value.to_str().ok_or_else(|| fail("-X: KEY=VALUE is not valid UTF-8".to_string()))?;
+        parse_property(s).map_err(fail)
     }
 }
 
@@ -448,6 +558,39 @@ mod tests {
         assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_property("novalue").is_err());
         assert!(parse_property("=x").is_err());
+    }
+
+    #[test]
+    fn secret_properties_are_refused_without_echo() {
+        for key in ["sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret"] {
+            let e = parse_property(&format!("{key}=CANARY")).err().unwrap_or_default();
+            assert!(e.contains(key) && !e.contains("CANARY"), "{e}");
+        }
+        let e = parse_property("sasl.password=x").err().unwrap_or_default();
+        assert!(e.contains("KLAG_SASL_PASSWORD") && e.contains("--sasl-password-file"), "{e}");
+        assert!(parse_property("sasl.username=alice").is_ok());
+        assert!(parse_property("ssl.ca.location=/etc/ca.pem").is_ok());
+    }
+
+    #[test]
+    fn security_options_parse() {
+        let cli = Cli::try_parse_from([
+            "klag",
+            "--sasl-mechanism",
+            "scram-sha-512",
+            "--security-protocol",
+            "sasl-ssl",
+            "--ssl-skip-hostname-verification",
+        ]);
+        let s = cli.map(|c| c.query.security).ok();
+        let s = s.as_ref();
+        assert_eq!(s.and_then(|s| s.sasl_mechanism), Some(MechanismArg::ScramSha512));
+        assert_eq!(s.and_then(|s| s.security_protocol), Some(ProtocolArg::SaslSsl));
+        assert_eq!(s.map(|s| s.ssl_skip_hostname_verification), Some(true));
+        // No option takes a password on the command line.
+        assert!(Cli::try_parse_from(["klag", "--sasl-password", "x"]).is_err());
+        let e = Cli::try_parse_from(["klag", "-X", "sasl.password=CANARY"]).err().map(|e| e.to_string());
+        assert!(e.as_deref().is_some_and(|e| e.contains("sasl.password") && !e.contains("CANARY")), "{e:?}");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::kafka::{Isolation, KafkaSettings};
+use crate::kafka::{Isolation, KafkaSettings, Security};
 use crate::sources::Filter;
 use crate::zk::ZkSettings;
 
@@ -32,6 +32,8 @@ pub struct Config {
     pub format: Format,
     /// Upper bound for the whole run.
     pub timeout: Duration,
+    /// TLS and SASL, for every Kafka client (given or discovered brokers).
+    pub security: Security,
     /// librdkafka properties passed through with -X.
     pub properties: Vec<(String, String)>,
     /// Options of the metrics formats (graphite, influx), also used by `--send`.
@@ -56,7 +58,26 @@ pub struct Config {
 impl Config {
     /// Kafka settings for brokers found through ZooKeeper registrations.
     pub fn discovered_brokers(&self, servers: String) -> KafkaSettings {
-        KafkaSettings { bootstrap: servers, timeout: self.timeout, properties: self.properties.clone() }
+        KafkaSettings {
+            bootstrap: servers,
+            timeout: self.timeout,
+            security: self.security.clone(),
+            properties: self.properties.clone(),
+        }
+    }
+
+    /// A warning when the broker listener chosen from ZooKeeper registrations
+    /// speaks `registered` (e.g. `SASL_SSL`) and klag another protocol (unless
+    /// `-X security.protocol` overrides it): the connection would only time out.
+    pub fn listener_warning(&self, registered: &str) -> Option<String> {
+        let ours = self.security.protocol().name();
+        if registered.eq_ignore_ascii_case(ours) || self.properties.iter().any(|(k, _)| k == "security.protocol") {
+            return None;
+        }
+        Some(format!(
+            "the brokers' listener speaks {registered} but klag connects with {ours}: set --security-protocol \
+             (see \"Kafka security\" in --help) or choose another --listener"
+        ))
     }
 }
 

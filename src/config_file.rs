@@ -63,6 +63,7 @@ pub struct SecuritySettings {
     pub ssl_cert: Option<PathBuf>,
     pub ssl_key: Option<PathBuf>,
     pub ssl_key_password_file: Option<PathBuf>,
+    pub ssl_skip_hostname_verification: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -176,6 +177,7 @@ impl SecuritySettings {
             ssl_cert: self.ssl_cert.or(b.ssl_cert),
             ssl_key: self.ssl_key.or(b.ssl_key),
             ssl_key_password_file: self.ssl_key_password_file.or(b.ssl_key_password_file),
+            ssl_skip_hostname_verification: self.ssl_skip_hostname_verification.or(b.ssl_skip_hostname_verification),
         }
     }
 }

@@ -19,7 +19,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::{Config, Format};
 use crate::exit::ExitCode;
-use crate::kafka::{GroupDescription, Kafka, KafkaSettings, Member};
+use crate::kafka::{GroupDescription, Kafka, KafkaSettings, Member, Security};
 use crate::output;
 use crate::run;
 use crate::sources::kafka_groups;
@@ -60,9 +60,13 @@ pub fn run(config: &Config, once: bool, interval: Duration) -> anyhow::Result<Ex
     // Stopped: committed once, then went away.
     commit_stalled(&bootstrap, "archiver", &[("orders", 0, 5), ("orders", 1, 3), ("orders", 2, 0)])?;
 
-    let kafka =
-        Kafka::connect(&KafkaSettings { bootstrap: bootstrap.clone(), timeout: config.timeout, properties: vec![] })
-            .context("connecting to the mock cluster")?;
+    let kafka = Kafka::connect(&KafkaSettings {
+        bootstrap: bootstrap.clone(),
+        timeout: config.timeout,
+        security: Security::default(),
+        properties: vec![],
+    })
+    .context("connecting to the mock cluster")?;
     warm_up(&consumers);
 
     let result = loop {

@@ -12,14 +12,14 @@ use clap::{Parser, ValueEnum};
 use regex::Regex;
 
 use klag::cli::{
-    self, AlertArgs, Cli, ColorArg, Command, FormatArg, InfluxSchemaArg, IsolationArg, MetricsArgs, PrecisionArg,
-    QueryArgs,
+    self, AlertArgs, Cli, ColorArg, Command, FormatArg, InfluxSchemaArg, IsolationArg, MechanismArg, MetricsArgs,
+    PrecisionArg, ProtocolArg, QueryArgs, SecurityArgs,
 };
 use klag::config::{Config, Format, ZkSources};
 use klag::config_file::{self, ConfigFile, ConfigFileError};
 use klag::exit::ExitCode;
 use klag::judge::{self, Levels, Severity, Thresholds};
-use klag::kafka::{Isolation, KafkaSettings};
+use klag::kafka::{Isolation, KafkaSettings, Protocol, SaslMechanism, Secret, Security};
 use klag::lag::Snapshot;
 use klag::output::metrics::{validate_prefix, InfluxSchema, MetricsOptions, Precision};
 use klag::sinks::{self, SinkSpec, SpoolSettings};
@@ -273,8 +273,44 @@ fn apply_config_file(q: &mut QueryArgs, env: &dyn Fn(&str) -> Option<String>) ->
     if a.crit_seconds.is_none() {
         a.crit_seconds = duration("crit_seconds", c.crit_seconds)?;
     }
+    if let Some(sec) = c.security {
+        let s = &mut q.security;
+        if s.security_protocol.is_none() {
+            if let Some(p) = sec.protocol {
+                s.security_protocol = Some(
+                    ProtocolArg::from_str(&p, true).map_err(|e| anyhow::anyhow!("{}: {e}", at("security.protocol")))?,
+                );
+            }
+        }
+        if s.sasl_mechanism.is_none() {
+            if let Some(m) = sec.sasl_mechanism {
+                s.sasl_mechanism = Some(
+                    MechanismArg::from_str(&m, true)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", at("security.sasl_mechanism")))?,
+                );
+            }
+        }
+        fill(&mut s.sasl_username, sec.sasl_username);
+        let fill_path = |slot: &mut Option<std::path::PathBuf>, v: Option<std::path::PathBuf>| {
+            if slot.is_none() {
+                *slot = v;
+            }
+        };
+        fill_path(&mut s.sasl_password_file, sec.sasl_password_file);
+        fill_path(&mut s.ssl_ca, sec.ssl_ca);
+        fill_path(&mut s.ssl_cert, sec.ssl_cert);
+        fill_path(&mut s.ssl_key, sec.ssl_key);
+        fill_path(&mut s.ssl_key_password_file, sec.ssl_key_password_file);
+        s.ssl_skip_hostname_verification |= sec.ssl_skip_hostname_verification.unwrap_or(false);
+    }
     // File properties first: a -X on the command line for the same key wins.
     let mut properties: Vec<(String, String)> = c.properties.unwrap_or_default().into_iter().collect();
+    if let Some((key, _)) = properties.iter().find(|(k, _)| klag::kafka::is_secret_property(k.trim())) {
+        bail!(
+            "{}: secrets never go in the configuration file: use the environment variable or the *_file setting",
+            at(&format!("properties.{key}"))
+        );
+    }
     properties.append(&mut q.property);
     q.property = properties;
     Ok(())
@@ -286,9 +322,15 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
     let regex = |what: &str, v: &Option<String>| -> anyhow::Result<Option<Regex>> {
         v.as_deref().map(|s| Regex::new(s).with_context(|| format!("invalid --{what} regex"))).transpose()
     };
+    let security = security(&q.security)?;
     let kafka = match &q.bootstrap_server {
         Some(b) if b.trim().is_empty() => bail!("--bootstrap-server is empty"),
-        Some(b) => Some(KafkaSettings { bootstrap: b.trim().to_string(), timeout, properties: q.property.clone() }),
+        Some(b) => Some(KafkaSettings {
+            bootstrap: b.trim().to_string(),
+            timeout,
+            security: security.clone(),
+            properties: q.property.clone(),
+        }),
         None => None,
     };
     let zookeeper = zk_sources(q)?;
@@ -315,6 +357,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         kafka,
         zookeeper,
         kafka_groups,
+        security,
         properties: q.property.clone(),
         filter: Filter {
             group: regex("group", &q.group)?,
@@ -394,6 +437,67 @@ fn sinks(m: &MetricsArgs) -> anyhow::Result<Vec<SinkSpec>> {
         bail!("--spool keeps lines for --send destinations: give at least one --send URL");
     }
     Ok(m.send.iter().map(|u| SinkSpec::parse(u, &sinks::process_env)).collect::<Result<_, _>>()?)
+}
+
+/// TLS and SASL settings; passwords from files or the environment only.
+fn security(s: &SecurityArgs) -> anyhow::Result<Security> {
+    let security = Security {
+        protocol: s.security_protocol.map(|p| match p {
+            ProtocolArg::Plaintext => Protocol::Plaintext,
+            ProtocolArg::Ssl => Protocol::Ssl,
+            ProtocolArg::SaslPlaintext => Protocol::SaslPlaintext,
+            ProtocolArg::SaslSsl => Protocol::SaslSsl,
+        }),
+        sasl_mechanism: s.sasl_mechanism.map(|m| match m {
+            MechanismArg::Plain => SaslMechanism::Plain,
+            MechanismArg::ScramSha256 => SaslMechanism::ScramSha256,
+            MechanismArg::ScramSha512 => SaslMechanism::ScramSha512,
+            MechanismArg::Gssapi => SaslMechanism::Gssapi,
+        }),
+        sasl_username: s.sasl_username.clone().filter(|u| !u.is_empty()),
+        sasl_password: None,
+        ssl_ca: s.ssl_ca.clone(),
+        ssl_cert: s.ssl_cert.clone(),
+        ssl_key: s.ssl_key.clone(),
+        ssl_key_password: None,
+        ssl_skip_hostname_verification: s.ssl_skip_hostname_verification,
+    };
+    // A password variable counts only where it is used (it may be exported
+    // for other clusters); a password file is always read, and checked.
+    let sasl_env = if security.protocol().sasl() { "KLAG_SASL_PASSWORD" } else { "" };
+    let key_env = if security.ssl_key.is_some() { "KLAG_SSL_KEY_PASSWORD" } else { "" };
+    let security = Security {
+        sasl_password: secret("SASL password", s.sasl_password_file.as_deref(), sasl_env)?,
+        ssl_key_password: secret("TLS key password", s.ssl_key_password_file.as_deref(), key_env)?,
+        ..security
+    };
+    security.validate().map_err(anyhow::Error::msg)?;
+    // librdkafka would only say "No such file" when the first client is made.
+    for (option, path) in
+        [("--ssl-ca", &security.ssl_ca), ("--ssl-cert", &security.ssl_cert), ("--ssl-key", &security.ssl_key)]
+    {
+        if let Some(path) = path {
+            std::fs::File::open(path).with_context(|| format!("{option}: cannot read {}", path.display()))?;
+        }
+    }
+    Ok(security)
+}
+
+/// A password from the first line of `file`, else from the environment
+/// variable `var` ("": none; an empty value counts as unset). Errors name the
+/// file, never its content.
+fn secret(what: &str, file: Option<&std::path::Path>, var: &str) -> anyhow::Result<Option<Secret>> {
+    let Some(path) = file else {
+        let value = if var.is_empty() { None } else { std::env::var(var).ok() };
+        return Ok(value.filter(|v| !v.is_empty()).map(Secret::new));
+    };
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} file {}", path.display()))?;
+    let line = text.lines().next().unwrap_or("");
+    if line.is_empty() {
+        bail!("the {what} file {} is empty: its first line is the password", path.display());
+    }
+    Ok(Some(Secret::new(line)))
 }
 
 /// The ZooKeeper part of the configuration, if any ZooKeeper was named.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use crate::brokers_zk::Bootstrap;
 use crate::config::{Config, ZkSources};
 use crate::ensembles::{run_bounded, Ensembles};
 use crate::kafka::Kafka;
@@ -21,8 +22,9 @@ pub fn snapshot(config: &Config) -> Snapshot {
     if let Some(sources) = &config.zookeeper {
         let (zk_read, discovered) = read_zookeeper(sources, &config.filter, deadline);
         read.extend(zk_read);
-        if brokers.is_none() {
-            brokers = discovered.map(|servers| config.discovered_brokers(servers));
+        if let (None, Some(found)) = (&brokers, discovered) {
+            read.warnings.extend(config.listener_warning(&found.protocol));
+            brokers = Some(config.discovered_brokers(found.servers));
         }
     }
     let mut offsets = OffsetTable::new();
@@ -62,12 +64,12 @@ pub fn snapshot(config: &Config) -> Snapshot {
 
 /// Reads every ZooKeeper-held source concurrently, and the broker list when
 /// asked for. Bounded by `deadline` as a whole.
-fn read_zookeeper(sources: &ZkSources, filter: &Filter, deadline: Instant) -> (SourceResult, Option<String>) {
+fn read_zookeeper(sources: &ZkSources, filter: &Filter, deadline: Instant) -> (SourceResult, Option<Bootstrap>) {
     run_bounded(sources, deadline, read_zookeeper_async(sources, filter))
         .unwrap_or_else(|e| (SourceResult { errors: vec![e], ..Default::default() }, None))
 }
 
-async fn read_zookeeper_async(sources: &ZkSources, filter: &Filter) -> (SourceResult, Option<String>) {
+async fn read_zookeeper_async(sources: &ZkSources, filter: &Filter) -> (SourceResult, Option<Bootstrap>) {
     let mut result = SourceResult::default();
     let ensembles = Ensembles::connect(sources, &mut result.errors).await;
     let (kafka_zk, storm_zk) = (&ensembles.kafka, &ensembles.storm);
@@ -101,7 +103,7 @@ async fn read_zookeeper_async(sources: &ZkSources, filter: &Filter) -> (SourceRe
     let servers = match brokers {
         Some(Ok(b)) => {
             result.warnings.extend(b.warnings.iter().cloned());
-            Some(b.servers)
+            Some(b)
         }
         Some(Err(e)) => {
             result.warnings.push(format!("broker discovery through ZooKeeper failed: {e}"));

@@ -70,6 +70,29 @@ fn clusters_and_precedence_command_line_then_environment_then_file() {
     assert!(start.elapsed() < Duration::from_secs(4), "{:?}", start.elapsed());
 }
 
+/// The file's security table reaches the client: a wrong CA through the
+/// file fails the TLS handshake; the same file without it is a usage error
+/// only for contradicting settings.
+#[test]
+fn security_settings_come_from_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("klag.toml");
+    std::fs::write(
+        &file,
+        "[clusters.x]\nbootstrap_server = \"127.0.0.1:1\"\ntimeout = \"2s\"\n\
+         security = { protocol = \"sasl-plaintext\", sasl_mechanism = \"scram-sha-512\" }\n",
+    )
+    .unwrap();
+    // SASL from the file but no username: the security check names it.
+    let (code, _, err) = run(dir.path(), &["--config", file.to_str().unwrap(), "--cluster", "x"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("username"), "{err}");
+    std::fs::write(&file, "[clusters.x]\nsecurity = { protocol = \"smoke-signals\" }\n").unwrap();
+    let (code, _, err) = run(dir.path(), &["--config", file.to_str().unwrap(), "--cluster", "x"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("security.protocol"), "{err}");
+}
+
 #[test]
 fn the_default_path_is_under_xdg_config_home() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +138,11 @@ fn bad_files_are_usage_errors_that_name_the_file_and_never_echo_secrets() {
         "secrets never go in the configuration file",
     );
     check("[defaults]\nwarn = \"canary-3141\"\n", &["--config", &f], &f);
+    check(
+        "[defaults]\nproperties = { \"sasl.password\" = \"canary-3141\" }\n",
+        &["--config", &f],
+        &format!("{f}: properties.sasl.password: secrets never go in the configuration file"),
+    );
     check("[defaults]\ntimeout = \"soon\"\nbootstrap_server = \"x:1\"\n", &["--config", &f], &format!("{f}: timeout"));
     let (code, _, err) = run(dir.path(), &["--config", "/nonexistent/klag.toml"], &[]);
     assert_eq!(code, 2);

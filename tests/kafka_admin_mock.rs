@@ -25,6 +25,7 @@ fn settings(bootstrap: &str, timeout: Duration, props: &[(&str, &str)]) -> Kafka
     KafkaSettings {
         bootstrap: bootstrap.to_string(),
         timeout,
+        security: Default::default(),
         properties: props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
     }
 }

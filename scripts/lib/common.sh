@@ -17,6 +17,10 @@ if [[ "$KLAG_KAFKA_LIB_DIR" != /* ]]; then KLAG_KAFKA_LIB_DIR="$PWD/$KLAG_KAFKA_
 
 KLAG_ZK_PORT="${KLAG_ZK_PORT:-21810}"
 KLAG_KAFKA39_PORT="${KLAG_KAFKA39_PORT:-19092}"
+# kafka39's SASL_PLAINTEXT and SSL listeners; broker i adds i - 1, as for
+# PLAINTEXT (room for 9 brokers before the next range).
+KLAG_KAFKA39_SASL_PORT="${KLAG_KAFKA39_SASL_PORT:-$((KLAG_KAFKA39_PORT + 10))}"
+KLAG_KAFKA39_SSL_PORT="${KLAG_KAFKA39_SSL_PORT:-$((KLAG_KAFKA39_PORT + 20))}"
 KLAG_KAFKA4_PORT="${KLAG_KAFKA4_PORT:-29092}"
 # The KRaft controller listener of kafka4 sits right above its broker port.
 KLAG_KAFKA4_CONTROLLER_PORT="${KLAG_KAFKA4_CONTROLLER_PORT:-$((KLAG_KAFKA4_PORT + 1))}"
@@ -72,6 +76,7 @@ pom_checksum() {
 system_deps_ready() {
     command -v kcat >/dev/null 2>&1 &&
         command -v tmux >/dev/null 2>&1 &&
+        command -v openssl >/dev/null 2>&1 &&
         command -v "$JAVA" >/dev/null 2>&1 &&
         [[ -f /usr/share/java/zookeeper.jar ]] &&
         [[ -f /usr/share/java/slf4j-log4j12.jar ]] &&

@@ -174,7 +174,17 @@ fn cstring(what: &str, s: &str) -> Result<CString, String> {
 #[derive(Default)]
 struct ErrorLog {
     recent: Mutex<Vec<String>>,
+    /// The latest SASL authentication or TLS handshake failure.
+    auth: Mutex<Option<String>>,
 }
+
+/// Error codes of a failed SASL authentication or TLS handshake: librdkafka
+/// retries these forever, but without new credentials they never succeed.
+const AUTH_ERRORS: [i32; 3] = [
+    rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__AUTHENTICATION as i32,
+    rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR__SSL as i32,
+    rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED as i32,
+];
 
 const ERROR_LOG_KEEP: usize = 8;
 
@@ -205,6 +215,9 @@ unsafe extern "C" fn on_error(_rk: *mut rd::rd_kafka_t, err: c_int, reason: *con
     let log = unsafe { &*opaque.cast::<ErrorLog>() };
     // SAFETY: librdkafka passes a NUL-terminated string valid for the call.
     let text = unsafe { lossy(reason) }.unwrap_or_else(|| err_text(err));
+    if AUTH_ERRORS.contains(&err) {
+        *log.auth.lock().unwrap_or_else(PoisonError::into_inner) = Some(text.clone());
+    }
     log.push(text);
 }
 
@@ -316,6 +329,16 @@ impl Client {
     pub(crate) fn recent_errors(&self) -> Vec<String> {
         self.errors.recent()
     }
+
+    /// librdkafka's message for a failed SASL authentication or TLS
+    /// handshake, while no broker has answered (with one answering, the
+    /// others' failures are per-partition problems, reported as such).
+    pub(crate) fn auth_failure(&self) -> Option<String> {
+        if self.has_metadata() {
+            return None;
+        }
+        self.errors.auth.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
 }
 
 impl Drop for Client {
@@ -349,13 +372,14 @@ impl<'c> Queue<'c> {
     }
 
     /// Waits for the next event until `deadline`, serving the client's main
-    /// queue meanwhile so errors are collected. `None` once the deadline passed.
+    /// queue meanwhile so errors are collected. `None` once the deadline
+    /// passed, or at once when authentication failed ([`Client::auth_failure`]).
     pub(crate) fn next(&self, deadline: Instant) -> Option<Event<'c>> {
         const SLICE: Duration = Duration::from_millis(100);
         loop {
             self.client.serve();
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || self.client.auth_failure().is_some() {
                 return None;
             }
             // SAFETY: valid queue; the returned event (if any) is ours to destroy.

@@ -13,6 +13,9 @@
 //!   request for unknown leaders).
 
 mod admin;
+mod security;
+
+pub use security::{Protocol, SaslMechanism, Secret, Security};
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
@@ -31,6 +34,8 @@ pub struct KafkaSettings {
     pub bootstrap: String,
     /// Bounds socket timeouts (each call has its own deadline).
     pub timeout: Duration,
+    /// TLS and SASL.
+    pub security: Security,
     /// librdkafka properties passed through (`-X key=value`), applied last.
     pub properties: Vec<(String, String)>,
 }
@@ -102,12 +107,22 @@ pub enum KafkaError {
     Timeout { request: &'static str, bootstrap: String, elapsed: Duration, detail: String },
     #[error("{request} at {bootstrap} failed: {detail}")]
     Request { request: &'static str, bootstrap: String, detail: String },
+    /// SASL authentication or the TLS handshake failed before any broker
+    /// answered: waiting longer would not help. `detail` names the broker.
+    #[error("authentication or TLS with {bootstrap} failed: {detail}")]
+    Auth { bootstrap: String, detail: String },
 }
 
-/// True for properties whose value must never be printed.
+/// True for properties whose value is a secret: never printed, and refused
+/// by `-X` (librdkafka's sasl.password, ssl.key.password,
+/// ssl.keystore.password, ssl.key.pem, sasl.oauthbearer.config,
+/// sasl.oauthbearer.client.secret, sasl.oauthbearer.assertion.private.key.*
+/// and whatever a later version names alike). Paths and URLs are no secrets.
 pub fn is_secret_property(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["password", "secret", "key.pem", "sasl.oauthbearer.config", "token", "sasl.jaas"].iter().any(|s| k.contains(s))
+    ["password", "passphrase", "secret", "key.pem", "sasl.oauthbearer.config", "sasl.jaas"]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 /// "10s", "2.5s", "0.1s".
@@ -171,10 +186,19 @@ impl Kafka {
             ("socket.connection.setup.timeout.ms", setup_timeout.as_str(), false),
             ("api.version.request.timeout.ms", api_timeout.as_str(), false),
         ];
+        let security = settings.security.properties();
+        props.extend(security.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)));
         for (k, v) in &settings.properties {
             props.push((k.as_str(), v.as_str(), is_secret_property(k)));
         }
-        let client = Client::new(&props).map_err(config_err)?;
+        let client = Client::new(&props).map_err(|mut message| {
+            // OpenSSL says only "PEM lib" for a missing or wrong key password.
+            if message.contains("ssl.key.location") {
+                message += " (is the key encrypted? its password comes from KLAG_SSL_KEY_PASSWORD or \
+                            --ssl-key-password-file)";
+            }
+            config_err(message)
+        })?;
         Ok(Kafka { client, bootstrap })
     }
 
@@ -559,6 +583,9 @@ impl Kafka {
     /// A timeout of a call that started at `start` and had until `deadline`,
     /// explained by librdkafka's message and the client's latest errors.
     fn timeout(&self, req: &'static str, start: Instant, deadline: Instant, detail: Option<String>) -> KafkaError {
+        if let Some(detail) = self.client.auth_failure() {
+            return KafkaError::Auth { bootstrap: self.bootstrap.clone(), detail };
+        }
         let detail = detail.unwrap_or_else(|| "Local: Timed out".to_string()) + &self.client_hint();
         let bootstrap = self.bootstrap.clone();
         let elapsed = deadline.saturating_duration_since(start);
@@ -674,6 +701,7 @@ mod tests {
         KafkaSettings {
             bootstrap: "127.0.0.1:1".into(),
             timeout: Duration::from_secs(2),
+            security: Security::default(),
             properties: props.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
@@ -692,6 +720,14 @@ mod tests {
         assert!(is_secret_property("ssl.key.password"));
         assert!(is_secret_property("sasl.oauthbearer.client.secret"));
         assert!(is_secret_property("ssl.key.pem"));
+        assert!(is_secret_property("ssl.keystore.password"));
+        assert!(is_secret_property("sasl.oauthbearer.client.credentials.client.secret"));
+        assert!(is_secret_property("sasl.oauthbearer.assertion.private.key.passphrase"));
+        assert!(is_secret_property("sasl.oauthbearer.assertion.private.key.pem"));
+        assert!(is_secret_property("SASL.PASSWORD"));
+        assert!(!is_secret_property("sasl.oauthbearer.token.endpoint.url"));
+        assert!(!is_secret_property("ssl.key.location"));
+        assert!(!is_secret_property("sasl.username"));
         assert!(!is_secret_property("debug"));
         assert!(!is_secret_property("security.protocol"));
     }

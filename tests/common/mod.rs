@@ -132,6 +132,18 @@ pub fn delete_records(bootstrap: &str, topic: &str, partition: i32, before: i64)
 pub fn klag() -> Command {
     let mut c = Command::cargo_bin("klag").expect("klag binary");
     c.env_remove("KLAG_BOOTSTRAP_SERVER").env_remove("KLAG_FORMAT");
+    for var in [
+        "KLAG_SECURITY_PROTOCOL",
+        "KLAG_SASL_MECHANISM",
+        "KLAG_SASL_USERNAME",
+        "KLAG_SASL_PASSWORD",
+        "KLAG_SSL_CA",
+        "KLAG_SSL_CERT",
+        "KLAG_SSL_KEY",
+        "KLAG_SSL_KEY_PASSWORD",
+    ] {
+        c.env_remove(var);
+    }
     c
 }
 
