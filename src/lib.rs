@@ -21,4 +21,5 @@ pub mod output;
 pub mod run;
 pub mod sinks;
 pub mod sources;
+pub mod time_lag;
 pub mod zk;

@@ -1,7 +1,8 @@
 //! `--format csv`: one row per partition under a header row, for spreadsheets.
 //!
 //! Columns: `taken_at,source,group,topic,partition`, then every partition
-//! metric (`lag,committed,log_start,log_end`, see `metrics::PARTITION_METRICS`),
+//! metric (`lag,committed,log_start,log_end,lag_seconds`, see
+//! `metrics::PARTITION_METRICS`; `lag_seconds` is empty without `--time-lag`),
 //! then `consumer_id,host,client_id,topology,flags,error`. Unknown values are
 //! empty cells; `flags` are joined with `|`. Quoting per RFC 4180: a cell with
 //! a comma, double quote, CR or LF is enclosed in double quotes, with quotes
@@ -71,6 +72,11 @@ mod tests {
     #[test]
     fn csv_snapshot() {
         insta::assert_snapshot!(render_to_string(&Csv, &sample::snapshot()));
+    }
+
+    #[test]
+    fn csv_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Csv, &sample::timed()));
     }
 
     #[test]

@@ -19,14 +19,15 @@ impl Exporter for Table {
         let (storm, consumers): (Vec<&PartitionLag>, Vec<&PartitionLag>) =
             snapshot.partitions.iter().partition(|p| matches!(p.source, Source::Storm | Source::Trident));
         let mut sections = Vec::new();
+        let timed = snapshot.time_lag;
         if !consumers.is_empty() {
-            sections.push(consumer_rows(&consumers));
+            sections.push(consumer_rows(&consumers, timed));
         }
         if !storm.is_empty() {
-            sections.push(storm_rows(&storm));
+            sections.push(storm_rows(&storm, timed));
         }
         if !snapshot.groups.is_empty() {
-            sections.push(group_rows(&snapshot.groups));
+            sections.push(group_rows(&snapshot.groups, timed));
         }
         if sections.is_empty() {
             sections.push("No consumer groups found.\n".to_string());
@@ -41,6 +42,51 @@ impl Exporter for Table {
 
 fn num(v: Option<i64>) -> String {
     v.map_or_else(|| DASH.to_string(), |n| n.to_string())
+}
+
+/// A time lag for people: `0s`, `12.3s`, `2m05s`, `1h02m03s`, `3d04h05m`.
+fn age(v: Option<f64>) -> String {
+    let Some(s) = v.filter(|s| s.is_finite() && *s >= 0.0) else {
+        return DASH.to_string();
+    };
+    let tenths = (s * 10.0).round() / 10.0;
+    if tenths < 60.0 {
+        return if tenths.fract() == 0.0 { format!("{tenths:.0}s") } else { format!("{tenths:.1}s") };
+    }
+    // Whole seconds from here on; saturating beyond u64 (never in practice).
+    let t = s.round() as u64;
+    let (d, h, m, sec) = (t / 86_400, t / 3_600 % 24, t / 60 % 60, t % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m{sec:02}s"),
+        (0, _) => format!("{h}h{m:02}m{sec:02}s"),
+        _ => format!("{d}d{h:02}h{m:02}m"),
+    }
+}
+
+/// Inserts `value` at column `at` of a row when the time lag is shown.
+fn with_time(mut row: Vec<String>, at: usize, timed: bool, value: impl FnOnce() -> String) -> Vec<String> {
+    if timed {
+        row.insert(at, value());
+    }
+    row
+}
+
+/// The header, with `name` inserted at `at` when the time lag is shown.
+fn header_with<'a>(header: &[&'a str], at: usize, timed: bool, name: &'a str) -> Vec<&'a str> {
+    let mut h = header.to_vec();
+    if timed {
+        h.insert(at, name);
+    }
+    h
+}
+
+/// The right-aligned columns, one more after `at` when the time lag is shown.
+fn right_with(right: &[usize], at: usize, timed: bool) -> Vec<usize> {
+    let mut r = right.to_vec();
+    if timed {
+        r.push(at);
+    }
+    r
 }
 
 fn text(v: Option<&str>) -> String {
@@ -74,11 +120,11 @@ pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
     s
 }
 
-fn consumer_rows(rows: &[&PartitionLag]) -> String {
+fn consumer_rows(rows: &[&PartitionLag], timed: bool) -> String {
     let body = rows
         .iter()
         .map(|p| {
-            vec![
+            let row = vec![
                 printable(&p.group),
                 printable(&p.topic),
                 p.partition.to_string(),
@@ -89,30 +135,18 @@ fn consumer_rows(rows: &[&PartitionLag]) -> String {
                 text(p.consumer_id.as_deref()),
                 text(p.host.as_deref()),
                 text(p.client_id.as_deref()),
-            ]
+            ];
+            with_time(row, 7, timed, || age(p.lag_seconds))
         })
         .collect();
-    layout(
-        &[
-            "GROUP",
-            "TOPIC",
-            "PARTITION",
-            "COMMITTED",
-            "LOG-START",
-            "LOG-END",
-            "LAG",
-            "CONSUMER-ID",
-            "HOST",
-            "CLIENT-ID",
-        ],
-        body,
-        &[2, 3, 4, 5, 6],
-    )
+    let header =
+        ["GROUP", "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"];
+    layout(&header_with(&header, 7, timed, "TIME-LAG"), body, &right_with(&[2, 3, 4, 5, 6], 7, timed))
 }
 
 /// The Storm view keeps stormkafkamon's columns: depth is what the broker
 /// holds (latest - earliest), lag is what the spout has yet to read.
-fn storm_rows(rows: &[&PartitionLag]) -> String {
+fn storm_rows(rows: &[&PartitionLag], timed: bool) -> String {
     let body = rows
         .iter()
         .map(|p| {
@@ -120,7 +154,7 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
                 (Some(s), Some(e)) => Some(e.saturating_sub(s)),
                 _ => None,
             };
-            vec![
+            let row = vec![
                 text(p.topology()),
                 printable(&p.group),
                 text(p.broker()),
@@ -131,14 +165,12 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
                 num(depth),
                 num(p.committed),
                 num(p.lag),
-            ]
+            ];
+            with_time(row, 10, timed, || age(p.lag_seconds))
         })
         .collect();
-    let mut s = layout(
-        &["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"],
-        body,
-        &[4, 5, 6, 7, 8, 9],
-    );
+    let header = ["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
+    let mut s = layout(&header_with(&header, 10, timed, "TIME-LAG"), body, &right_with(&[4, 5, 6, 7, 8, 9], 10, timed));
     let mut brokers: Vec<&str> = rows.iter().filter_map(|p| p.broker()).collect();
     brokers.sort_unstable();
     brokers.dedup();
@@ -155,11 +187,11 @@ fn storm_rows(rows: &[&PartitionLag]) -> String {
     s
 }
 
-fn group_rows(groups: &[GroupSummary]) -> String {
+fn group_rows(groups: &[GroupSummary], timed: bool) -> String {
     let body = groups
         .iter()
         .map(|g| {
-            vec![
+            let row = vec![
                 printable(&g.group),
                 g.source.as_str().to_string(),
                 text(g.state.as_deref()),
@@ -167,10 +199,12 @@ fn group_rows(groups: &[GroupSummary]) -> String {
                 g.partitions.to_string(),
                 num(g.total_lag),
                 num(g.max_lag),
-            ]
+            ];
+            with_time(row, 7, timed, || age(g.max_lag_seconds))
         })
         .collect();
-    layout(&["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"], body, &[3, 4, 5, 6])
+    let header = ["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
+    layout(&header_with(&header, 7, timed, "MAX-TIME-LAG"), body, &right_with(&[3, 4, 5, 6], 7, timed))
 }
 
 /// One line per flagged row or failed group, so nothing odd goes unexplained.
@@ -190,6 +224,10 @@ fn notes(snapshot: &Snapshot) -> String {
                     format!("committed offset {} is beyond log end {}", num(p.committed), num(p.log_end))
                 }
                 Flag::Unavailable | Flag::BadData => printable(p.error.as_deref().unwrap_or("unavailable")),
+                Flag::NoTimestamp => format!(
+                    "time lag unknown: the record at offset {} could not be read (see the warnings)",
+                    num(p.committed.max(p.log_start))
+                ),
             };
             lines.push(format!("{place}: {why}\n"));
         }
@@ -216,6 +254,23 @@ mod tests {
     #[test]
     fn table_snapshot() {
         insta::assert_snapshot!(render_to_string(&Table, &sample::snapshot()));
+    }
+
+    #[test]
+    fn table_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Table, &sample::timed()));
+    }
+
+    #[test]
+    fn ages_read_like_durations() {
+        assert_eq!(age(None), "-");
+        assert_eq!(age(Some(0.0)), "0s");
+        assert_eq!(age(Some(12.345)), "12.3s");
+        assert_eq!(age(Some(59.96)), "1m00s");
+        assert_eq!(age(Some(125.4)), "2m05s");
+        assert_eq!(age(Some(3723.0)), "1h02m03s");
+        assert_eq!(age(Some(273_900.0)), "3d04h05m");
+        assert_eq!(age(Some(f64::NAN)), "-");
     }
 
     #[test]
