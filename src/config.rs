@@ -31,6 +31,9 @@ pub struct Config {
     pub format: Format,
     /// Upper bound for the whole run.
     pub timeout: Duration,
+    /// `--time-lag`: also read the timestamp of the record at each lagging
+    /// partition's committed offset.
+    pub time_lag: bool,
     /// librdkafka properties passed through with -X.
     pub properties: Vec<(String, String)>,
     /// Options of the metrics formats (graphite, influx), also used by `--send`.

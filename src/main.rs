@@ -121,6 +121,7 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         },
         format,
         timeout: q.timeout,
+        time_lag: q.time_lag,
         metrics: metrics_options(&q.metrics)?,
         output: q.metrics.output.clone(),
         sinks: sinks(&q.metrics)?,
