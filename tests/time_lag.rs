@@ -1,7 +1,8 @@
 //! `--time-lag` against real brokers (Kafka 3.9 and 4.x) and, for a Storm
 //! spout, a real ZooKeeper: records produced with known CreateTime
 //! timestamps, commits at known records, lag_seconds asserted to the
-//! millisecond against the snapshot's `taken_at`.
+//! millisecond against the snapshot's `taken_at`. The last test needs no
+//! services: a dead leader on librdkafka's mock cluster.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -235,4 +236,38 @@ fn a_storm_spout_gets_lag_seconds() {
         let w = writer(&zk, None).await;
         delete_tree(&w, &root).await;
     });
+}
+
+/// On librdkafka's mock cluster (no services needed): a partition whose
+/// leader is down costs only its own record, by the deadline, with a reason;
+/// an offset at the log end is answered by the end of the log.
+#[test]
+fn a_dead_leader_costs_only_its_partitions_by_the_deadline() {
+    use klag::kafka::timestamps::record_times;
+    use klag::kafka::{Isolation, KafkaSettings};
+    use klag::time_lag::{RecordAt, RecordTime};
+    use rdkafka::mocking::MockCluster;
+    use std::time::Instant;
+
+    let mock = MockCluster::new(3).unwrap();
+    mock.create_topic("tl", 2, 1).unwrap();
+    mock.partition_leader("tl", 0, Some(1)).unwrap();
+    mock.partition_leader("tl", 1, Some(2)).unwrap();
+    let bootstrap = mock.bootstrap_servers();
+    let ts = now_ms() - 42_000;
+    produce_at(&bootstrap, "tl", 0, &[ts - 1, ts, ts + 1]);
+    produce_at(&bootstrap, "tl", 1, &[ts]);
+    mock.broker_down(2).unwrap();
+
+    let at = |partition: i32, offset: i64| RecordAt { topic: "tl".into(), partition, offset };
+    let settings = KafkaSettings { bootstrap, timeout: Duration::from_secs(2), properties: Vec::new() };
+    let begin = Instant::now();
+    let wanted = [at(0, 1), at(0, 3), at(1, 0)];
+    let found = record_times(&settings, Isolation::ReadUncommitted, &wanted, begin + Duration::from_secs(2));
+    let took = begin.elapsed();
+    assert!(took < Duration::from_millis(2_600), "took {took:?}");
+    assert_eq!(found.get(&at(0, 1)), Some(&Ok(RecordTime::At(ts))));
+    assert_eq!(found.get(&at(0, 3)), Some(&Ok(RecordTime::EndOfLog)));
+    let why = found.get(&at(1, 0)).cloned().unwrap().unwrap_err();
+    assert!(why.contains("no record was read within 2s"), "{why}");
 }

@@ -12,7 +12,7 @@
 //!   start and one for the log end, both in flight at once (plus a Metadata
 //!   request for unknown leaders).
 //! - [`timestamps::record_times`] (`--time-lag`, its own consumer client):
-//!   Fetch requests per leader broker for all partitions at once, plus one
+//!   Fetch requests per leader broker for all partitions at once, plus a few
 //!   FindCoordinator (librdkafka's assign() needs a group.id; no group is
 //!   joined, nothing is committed).
 

@@ -4,7 +4,7 @@
 //! One consumer client reads them all. It assigns every partition at its
 //! offset (assign only: no subscribe, no commits, no committed offsets
 //! fetched, no group joined; librdkafka's assign() merely needs a group.id,
-//! which costs one FindCoordinator), so librdkafka sends one Fetch per leader
+//! which costs a few FindCoordinator requests), so librdkafka sends one Fetch per leader
 //! broker for all of them. A partition is unassigned as soon as its first
 //! record arrives, or moved to the next offset wanted on it when several
 //! groups read it at different offsets. Memory stays bounded at any number of
