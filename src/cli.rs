@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const AFTER_HELP: &str = "\
 Exit codes:
   0  everything asked for was measured
-  1  partial: some partitions or groups could not be measured (see stderr);
-     everything else was reported exactly
+  1  partial: some partitions or groups could not be measured, or with
+     --time-lag some lagging partitions' time lag (see stderr); everything
+     else was reported exactly
   2  usage error
   3  nothing could be measured (cluster unreachable, timeout, SASL
      authentication or TLS handshake failed)
@@ -21,6 +22,7 @@ UNKNOWN, which outranks WARNING.
 Examples:
   klag --bootstrap-server kafka1:9092
   klag --bootstrap-server kafka1:9092 --group '^billing' --format json | jq '.groups'
+  klag -b kafka1:9092 --time-lag --format json | jq '.groups[].max_lag_seconds'
   klag -b kafka1:9092 --format graphite | nc graphite 2003
   klag -b kafka1:9092 --send influx://influx:8086/kafka --spool /var/spool/klag
   klag -b kafka1:9092 --group '^billing$' --warn 1000 --crit 100000 --format nagios
@@ -143,6 +145,17 @@ pub struct QueryArgs {
     /// [default: read-uncommitted]
     #[arg(long, value_enum, env = "KLAG_ISOLATION", global = true)]
     pub isolation: Option<IsolationArg>,
+
+    /// Also report how far behind in time each consumer is: `lag_seconds`, the age
+    /// of the record at its committed offset.
+    ///
+    /// For every partition with lag, klag reads the timestamp of the record at the
+    /// committed offset (the first record after it when it holds none; the log start
+    /// when retention deleted it) with one consumer that never joins a group, Fetch
+    /// requests batched per broker. 0 when caught up; unknown (exit code 1) when the
+    /// record could not be read in time.
+    #[arg(long, global = true)]
+    pub time_lag: bool,
 
     /// Output format. Default: table on a terminal, json otherwise.
     #[arg(short = 'f', long, value_enum, env = "KLAG_FORMAT", global = true)]

@@ -34,6 +34,9 @@ pub struct Config {
     pub timeout: Duration,
     /// TLS and SASL, for every Kafka client (given or discovered brokers).
     pub security: Security,
+    /// `--time-lag`: also read the timestamp of the record at each lagging
+    /// partition's committed offset.
+    pub time_lag: bool,
     /// librdkafka properties passed through with -X.
     pub properties: Vec<(String, String)>,
     /// Options of the metrics formats (graphite, influx), also used by `--send`.

@@ -60,17 +60,17 @@ pub fn run(config: &Config, once: bool, interval: Duration) -> anyhow::Result<Ex
     // Stopped: committed once, then went away.
     commit_stalled(&bootstrap, "archiver", &[("orders", 0, 5), ("orders", 1, 3), ("orders", 2, 0)])?;
 
-    let kafka = Kafka::connect(&KafkaSettings {
+    let settings = KafkaSettings {
         bootstrap: bootstrap.clone(),
         timeout: config.timeout,
         security: Security::default(),
         properties: vec![],
-    })
-    .context("connecting to the mock cluster")?;
+    };
+    let kafka = Kafka::connect(&settings).context("connecting to the mock cluster")?;
     warm_up(&consumers);
 
     let result = loop {
-        let snapshot = measure(&kafka, &consumers, config);
+        let snapshot = measure(&kafka, &settings, &consumers, config);
         if once {
             let mut out = std::io::stdout().lock();
             output::exporter(config.format).render(&snapshot, &mut out).context("writing output")?;
@@ -99,7 +99,12 @@ pub fn run(config: &Config, once: bool, interval: Duration) -> anyhow::Result<Ex
     result
 }
 
-fn measure(kafka: &Kafka, consumers: &[DemoConsumer], config: &Config) -> crate::lag::Snapshot {
+fn measure(
+    kafka: &Kafka,
+    settings: &KafkaSettings,
+    consumers: &[DemoConsumer],
+    config: &Config,
+) -> crate::lag::Snapshot {
     let deadline = Instant::now() + config.timeout;
     let mut descriptions: Vec<(String, Result<GroupDescription, String>)> = consumers
         .iter()
@@ -138,6 +143,9 @@ fn measure(kafka: &Kafka, consumers: &[DemoConsumer], config: &Config) -> crate:
     };
     let mut snapshot = run::finish(read, &offsets);
     snapshot.errors.extend(errors);
+    if config.time_lag {
+        run::add_time_lag(&mut snapshot, Some(settings), config.isolation, deadline);
+    }
     snapshot
 }
 

@@ -5,8 +5,9 @@
 pub enum ExitCode {
     /// Everything asked for was measured.
     Ok = 0,
-    /// Partial: some partitions or groups could not be measured; the rest
-    /// were reported exactly.
+    /// Partial: some partitions or groups could not be measured (with
+    /// `--time-lag`, also a lagging partition whose record could not be
+    /// read); the rest were reported exactly.
     Partial = 1,
     /// Usage error: bad option, bad regex, unreadable secret file.
     Usage = 2,

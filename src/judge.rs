@@ -126,7 +126,7 @@ pub struct Verdict {
 /// Judges a partition. Rows without a committed offset are not judged (a
 /// member that has not committed yet is a fact, not a failure); rows that
 /// could not be measured are UNKNOWN.
-pub fn judge_partition(p: &PartitionLag, t: &Thresholds, lag_seconds: Option<f64>) -> PartitionVerdict {
+pub fn judge_partition(p: &PartitionLag, t: &Thresholds) -> PartitionVerdict {
     let mut findings = Vec::new();
     if p.error.is_some() || p.flags.iter().any(|f| matches!(f, Flag::Unavailable | Flag::BadData)) {
         findings.push(Finding {
@@ -137,7 +137,10 @@ pub fn judge_partition(p: &PartitionLag, t: &Thresholds, lag_seconds: Option<f64
     if let Some((severity, level)) = p.lag.and_then(|lag| t.lag.judge(lag)) {
         findings.push(Finding { severity, what: format!("lag {} >= {level}", p.lag.unwrap_or_default()) });
     }
-    if let Some(s) = lag_seconds {
+    if t.seconds.is_set() && p.flags.contains(&Flag::NoTimestamp) {
+        findings.push(Finding { severity: Severity::Unknown, what: "time lag unknown".into() });
+    }
+    if let Some(s) = p.lag_seconds {
         if let Some((severity, level)) = t.seconds.judge(s) {
             findings.push(Finding { severity, what: format!("lag {}s >= {}s", seconds(s), seconds(level)) });
         }
@@ -175,11 +178,9 @@ fn judge_group(g: &GroupSummary, t: &Thresholds, partitions: &[(&PartitionLag, &
     GroupVerdict { severity: findings.first().map_or(Severity::Ok, |f| f.severity), findings }
 }
 
-/// Judges a whole snapshot. `lag_seconds` gives a partition's time lag, where
-/// measured.
-pub fn judge(s: &Snapshot, t: &Thresholds, lag_seconds: impl Fn(&PartitionLag) -> Option<f64>) -> Verdict {
-    let partitions: Vec<PartitionVerdict> =
-        s.partitions.iter().map(|p| judge_partition(p, t, lag_seconds(p))).collect();
+/// Judges a whole snapshot.
+pub fn judge(s: &Snapshot, t: &Thresholds) -> Verdict {
+    let partitions: Vec<PartitionVerdict> = s.partitions.iter().map(|p| judge_partition(p, t)).collect();
     // Partitions are sorted by (source, group, ...): index each group's run.
     let mut runs: std::collections::HashMap<(crate::lag::Source, &str), Vec<usize>> = Default::default();
     for (i, p) in s.partitions.iter().enumerate() {
@@ -209,7 +210,7 @@ pub fn judge(s: &Snapshot, t: &Thresholds, lag_seconds: impl Fn(&PartitionLag) -
 /// verdict, and at least UNKNOWN when nothing was measured or something
 /// outside the snapshot failed (`outside_problems`: a delivery).
 pub fn run_severity(s: &Snapshot, t: &Thresholds, outside_problems: bool) -> Severity {
-    let overall = judge(s, t, |_| None).overall;
+    let overall = judge(s, t).overall;
     if outside_problems || s.coverage() == crate::lag::Coverage::Nothing {
         overall.max(Severity::Unknown)
     } else {
@@ -268,7 +269,7 @@ mod tests {
     #[test]
     fn partitions_and_groups_take_the_worst() {
         let s = snapshot(&[("a", 0, Some(5)), ("a", 1, Some(150)), ("b", 0, Some(1500)), ("b", 1, Some(2000))]);
-        let v = judge(&s, &t(100, 1000), |_| None);
+        let v = judge(&s, &t(100, 1000));
         let sev: Vec<Severity> = v.partitions.iter().map(|p| p.severity).collect();
         assert_eq!(sev, [Severity::Ok, Severity::Warning, Severity::Critical, Severity::Critical]);
         assert_eq!(v.groups[0].severity, Severity::Warning);
@@ -281,7 +282,7 @@ mod tests {
     fn total_lag_is_judged_per_group() {
         let s = snapshot(&[("a", 0, Some(60)), ("a", 1, Some(60))]);
         let th = Thresholds { total_lag: Levels { warn: Some(100), crit: None }, ..Default::default() };
-        let v = judge(&s, &th, |_| None);
+        let v = judge(&s, &th);
         assert_eq!(v.partitions[0].severity, Severity::Ok);
         assert_eq!(
             v.groups[0].findings,
@@ -292,10 +293,10 @@ mod tests {
     #[test]
     fn no_commit_is_not_judged_and_unmeasured_is_unknown() {
         let mut s = snapshot(&[("a", 0, None), ("a", 1, Some(1))]);
-        assert_eq!(judge(&s, &t(1, 2), |_| None).partitions[0].severity, Severity::Ok);
+        assert_eq!(judge(&s, &t(1, 2)).partitions[0].severity, Severity::Ok);
         s.partitions[1].lag = None;
         s.partitions[1].error = Some("leader not available".into());
-        let v = judge(&s, &t(1, 2), |_| None);
+        let v = judge(&s, &t(1, 2));
         assert_eq!(v.partitions[1].severity, Severity::Unknown);
         assert_eq!(v.overall, Severity::Unknown);
         assert_eq!(v.groups[0].findings[0].what, "t/1 not measured: leader not available");
@@ -303,9 +304,14 @@ mod tests {
 
     #[test]
     fn time_lag_is_judged_in_seconds() {
-        let s = snapshot(&[("a", 0, Some(1)), ("a", 1, Some(1))]);
+        let mut s = snapshot(&[("a", 0, Some(1)), ("a", 1, Some(1)), ("a", 2, Some(1))]);
+        s.partitions[0].lag_seconds = Some(59.5);
+        s.partitions[1].lag_seconds = Some(600.25);
+        s.partitions[2].flags.push(Flag::NoTimestamp);
         let th = Thresholds { seconds: Levels { warn: Some(60.0), crit: Some(600.0) }, ..Default::default() };
-        let v = judge(&s, &th, |p| Some(if p.partition == 0 { 59.5 } else { 600.25 }));
+        let v = judge(&s, &th);
+        assert_eq!(v.partitions[2].findings[0].what, "time lag unknown");
+        assert_eq!(judge(&s, &Thresholds::default()).partitions[2].severity, Severity::Ok);
         assert_eq!(v.partitions[0].severity, Severity::Ok);
         assert_eq!(v.partitions[1].findings[0].what, "lag 600.25s >= 600s");
         assert_eq!(v.overall, Severity::Critical);
@@ -315,7 +321,7 @@ mod tests {
     fn run_errors_make_an_ok_run_unknown_but_not_a_critical_one() {
         let mut s = snapshot(&[("a", 0, Some(5))]);
         s.errors.push("broker down".into());
-        assert_eq!(judge(&s, &t(100, 1000), |_| None).overall, Severity::Unknown);
-        assert_eq!(judge(&s, &t(1, 2), |_| None).overall, Severity::Critical);
+        assert_eq!(judge(&s, &t(100, 1000)).overall, Severity::Unknown);
+        assert_eq!(judge(&s, &t(1, 2)).overall, Severity::Critical);
     }
 }

@@ -133,6 +133,9 @@ pub enum Flag {
     Unavailable,
     /// The source data for this row is malformed.
     BadData,
+    /// `--time-lag`: the timestamp of the record at the committed offset
+    /// could not be read, so `lag_seconds` is unknown (a warning says why).
+    NoTimestamp,
 }
 
 impl Flag {
@@ -143,13 +146,14 @@ impl Flag {
             Flag::AheadOfEnd => "ahead_of_end",
             Flag::Unavailable => "unavailable",
             Flag::BadData => "bad_data",
+            Flag::NoTimestamp => "no_timestamp",
         }
     }
 }
 
 /// One row of the result: a partition as seen by one consumer group.
 /// (Serialized by hand below: the JSON schema lists Storm fields inline.)
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PartitionLag {
     pub source: Source,
     pub group: String,
@@ -159,6 +163,10 @@ pub struct PartitionLag {
     pub log_start: Option<i64>,
     pub log_end: Option<i64>,
     pub lag: Option<i64>,
+    /// `--time-lag`: seconds between the snapshot and the timestamp of the
+    /// record at the committed offset (millisecond resolution, at least 0);
+    /// 0 when caught up; `None` when unknown or not asked for.
+    pub lag_seconds: Option<f64>,
     pub consumer_id: Option<String>,
     pub host: Option<String>,
     pub client_id: Option<String>,
@@ -178,7 +186,7 @@ impl Serialize for PartitionLag {
         let storm = self.storm.as_deref();
         let field = |f: fn(&StormInfo) -> &Option<String>| storm.and_then(|s| f(s).as_deref());
         let (topology, topology_id, broker) = (field(|s| &s.topology), field(|s| &s.topology_id), field(|s| &s.broker));
-        let mut st = serializer.serialize_struct("PartitionLag", 16)?;
+        let mut st = serializer.serialize_struct("PartitionLag", 17)?;
         st.serialize_field("source", &self.source)?;
         st.serialize_field("group", &self.group)?;
         st.serialize_field("topic", &self.topic)?;
@@ -187,6 +195,7 @@ impl Serialize for PartitionLag {
         st.serialize_field("log_start", &self.log_start)?;
         st.serialize_field("log_end", &self.log_end)?;
         st.serialize_field("lag", &self.lag)?;
+        st.serialize_field("lag_seconds", &self.lag_seconds)?;
         st.serialize_field("consumer_id", &self.consumer_id)?;
         st.serialize_field("host", &self.host)?;
         st.serialize_field("client_id", &self.client_id)?;
@@ -237,7 +246,7 @@ impl PartitionLag {
 }
 
 /// Per-group totals.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GroupSummary {
     pub group: String,
     pub source: Source,
@@ -247,6 +256,8 @@ pub struct GroupSummary {
     /// Sum of known lags; partitions with unknown lag are not summed.
     pub total_lag: Option<i64>,
     pub max_lag: Option<i64>,
+    /// `--time-lag`: the largest known `lag_seconds` of the group's partitions.
+    pub max_lag_seconds: Option<f64>,
     /// Partitions whose lag could not be computed.
     pub unmeasured: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -258,7 +269,7 @@ pub struct GroupSummary {
 }
 
 /// Everything one run measured, in a stable order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Snapshot {
     pub taken_at: DateTime<Utc>,
     pub partitions: Vec<PartitionLag>,
@@ -268,6 +279,9 @@ pub struct Snapshot {
     /// Oddities that do not make the snapshot incomplete (a broker skipped).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// Whether `--time-lag` was measured (`lag_seconds` columns are shown).
+    #[serde(skip)]
+    pub time_lag: bool,
 }
 
 impl Snapshot {
@@ -275,8 +289,12 @@ impl Snapshot {
     pub fn coverage(&self) -> Coverage {
         let measured = self.partitions.iter().filter(|p| p.measured()).count();
         let unmeasured_rows = self.partitions.iter().filter(|p| !p.measured() && !p.flags.contains(&Flag::NoCommit));
-        let problems =
-            unmeasured_rows.count() + self.groups.iter().filter(|g| g.error.is_some()).count() + self.errors.len();
+        // A row whose offset lag is exact but whose asked-for time lag is not.
+        let untimed_rows = self.partitions.iter().filter(|p| p.measured() && p.flags.contains(&Flag::NoTimestamp));
+        let problems = unmeasured_rows.count()
+            + untimed_rows.count()
+            + self.groups.iter().filter(|g| g.error.is_some()).count()
+            + self.errors.len();
         match (measured, problems) {
             (_, 0) => Coverage::Complete,
             (0, _) if self.partitions.iter().all(|p| p.flags.contains(&Flag::Unavailable) || p.error.is_some()) => {
@@ -292,7 +310,8 @@ impl Snapshot {
 pub enum Coverage {
     /// Every row measured (rows with no commit count as measured: that is a fact).
     Complete,
-    /// Some rows or groups could not be measured; the rest are exact.
+    /// Some rows or groups could not be measured (or, with `--time-lag`,
+    /// some lagging rows' time lag); the rest are exact.
     Partial,
     /// Nothing could be measured at all.
     Nothing,
@@ -323,7 +342,7 @@ pub fn build_snapshot(
     partitions
         .sort_by(|a, b| (a.source, &a.group, &a.topic, a.partition).cmp(&(b.source, &b.group, &b.topic, b.partition)));
     let groups = summarize(groups, &partitions);
-    Snapshot { taken_at, partitions, groups, errors: Vec::new(), warnings: Vec::new() }
+    Snapshot { taken_at, partitions, groups, errors: Vec::new(), warnings: Vec::new(), time_lag: false }
 }
 
 fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> PartitionLag {
@@ -376,6 +395,7 @@ fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> Partit
         log_start,
         log_end,
         lag,
+        lag_seconds: None,
         consumer_id: c.owner.consumer_id,
         host: c.owner.host,
         client_id: c.owner.client_id,
@@ -399,6 +419,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
                 partitions: 0,
                 total_lag: None,
                 max_lag: None,
+                max_lag_seconds: None,
                 unmeasured: 0,
                 topology: None,
                 error: g.error,
@@ -415,6 +436,7 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
             partitions: 0,
             total_lag: None,
             max_lag: None,
+            max_lag_seconds: None,
             unmeasured: 0,
             topology: None,
             error: None,

@@ -25,6 +25,7 @@ pub mod run;
 pub mod sinks;
 pub mod sources;
 pub mod state;
+pub mod time_lag;
 pub mod trend;
 pub mod watch;
 pub mod zk;

@@ -370,6 +370,8 @@ fn config(q: &QueryArgs, demo: bool) -> anyhow::Result<Config> {
         },
         format,
         timeout,
+        // Time-lag thresholds need the time lag.
+        time_lag: q.time_lag || thresholds.seconds.is_set(),
         metrics: metrics_options(&q.metrics)?,
         output: q.metrics.output.clone(),
         sinks: sinks(&q.metrics)?,

@@ -1,5 +1,6 @@
 //! One measurement: read committed positions from every configured source,
-//! then the log offsets of every partition they name, then join.
+//! then the log offsets of every partition they name, then join; with
+//! `--time-lag`, then read the record timestamps of the lagging partitions.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -9,9 +10,10 @@ use chrono::Utc;
 use crate::brokers_zk::Bootstrap;
 use crate::config::{Config, ZkSources};
 use crate::ensembles::{run_bounded, Ensembles};
-use crate::kafka::Kafka;
+use crate::kafka::{timestamps, Isolation, Kafka, KafkaSettings};
 use crate::lag::{build_snapshot, OffsetTable, Snapshot};
 use crate::sources::{kafka_groups, storm, trident, zk_consumers, Filter, SourceResult};
+use crate::time_lag;
 
 /// Takes one snapshot. Never fails as a whole: what could not be read is
 /// recorded in the snapshot, whose coverage decides the exit code.
@@ -35,8 +37,9 @@ pub fn snapshot(config: &Config) -> Snapshot {
                     // Two thirds of the time left for the groups, the rest for
                     // ListOffsets: a broker that never answers then costs the
                     // groups and partitions it serves, not the whole run.
-                    let now = Instant::now();
-                    let groups_deadline = now + deadline.saturating_duration_since(now) * 2 / 3;
+                    // With --time-lag, half, so that record reads get a share.
+                    let share = if config.time_lag { 1.0 / 2.0 } else { 2.0 / 3.0 };
+                    let groups_deadline = share_of(deadline, share);
                     match kafka_groups::read(&kafka, &config.filter, groups_deadline) {
                         Ok(r) => read.extend(r),
                         Err(e) => read.errors.push(e.to_string()),
@@ -46,7 +49,10 @@ pub fn snapshot(config: &Config) -> Snapshot {
                 // a consumer racing ahead can never show negative lag.
                 let partitions = partitions_of(&read);
                 if !partitions.is_empty() {
-                    match kafka.log_offsets(&partitions, config.isolation, deadline) {
+                    // With --time-lag, a third of the time left is kept for
+                    // reading records.
+                    let offsets_deadline = if config.time_lag { share_of(deadline, 2.0 / 3.0) } else { deadline };
+                    match kafka.log_offsets(&partitions, config.isolation, offsets_deadline) {
                         Ok(table) => offsets = table,
                         Err(e) => read.errors.push(e.to_string()),
                     }
@@ -59,7 +65,29 @@ pub fn snapshot(config: &Config) -> Snapshot {
             .push("no Kafka brokers known: give --bootstrap-server or a --zookeeper where brokers register".into()),
         None => {}
     }
-    finish(read, &offsets)
+    let mut snapshot = finish(read, &offsets);
+    if config.time_lag {
+        add_time_lag(&mut snapshot, brokers.as_ref(), config.isolation, deadline);
+    }
+    snapshot
+}
+
+/// The instant `share` of the time left before `deadline` from now.
+fn share_of(deadline: Instant, share: f64) -> Instant {
+    let now = Instant::now();
+    now + deadline.saturating_duration_since(now).mul_f64(share)
+}
+
+/// `--time-lag`: reads the record at each lagging partition's committed
+/// offset (one consumer, Fetch batched per broker) by `deadline` and fills
+/// `lag_seconds`. Without brokers there is no lag to time: nothing is read.
+pub fn add_time_lag(snapshot: &mut Snapshot, brokers: Option<&KafkaSettings>, isolation: Isolation, deadline: Instant) {
+    let wanted = time_lag::wanted(snapshot);
+    let times = match brokers {
+        Some(settings) if !wanted.is_empty() => timestamps::record_times(settings, isolation, &wanted, deadline),
+        _ => Default::default(),
+    };
+    time_lag::apply(snapshot, &times);
 }
 
 /// Reads every ZooKeeper-held source concurrently, and the broker list when

@@ -158,3 +158,34 @@ fn a_failed_delivery_is_unknown_unless_critical() {
     let (code, _, _) = run(&b, &group, &["--format", "json", "--send", &send]);
     assert_eq!(code, 4);
 }
+
+/// Time-lag thresholds turn on --time-lag and judge each partition's
+/// lag_seconds: a record produced 10 minutes ago at the committed offset.
+#[test]
+fn time_lag_thresholds_judge_lag_seconds() {
+    for (label, b) in kafka_clusters() {
+        let topic = unique("alert-time");
+        let group = unique("alert-time-g");
+        create_topic(&b, &topic, 1);
+        let now = now_ms();
+        produce_at(&b, &topic, 0, &[now - 600_000, now - 1_000]);
+        commit(&b, &group, &[(&topic, 0, 0)]);
+        let nagios = ["--format", "nagios"];
+        let (code, out, err) =
+            run(&b, &group, &[&nagios[..], &["--warn-seconds", "5m", "--crit-seconds", "20m"]].concat());
+        assert_eq!(code, 1, "{label}: {out}{err}");
+        assert!(out.starts_with(&format!("KLAG WARNING - 1 group: 1 warning; {group}: {topic}/0 lag 600.")), "{out}");
+        let perf = out.split(" | ").nth(1).unwrap_or_default();
+        let seconds: f64 = perf
+            .split_once("max_lag_seconds'=")
+            .and_then(|(_, v)| v.split('s').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!((seconds - 600.0).abs() < 5.0, "{seconds}: {out}");
+        assert!(perf.contains("s;300;1200;0"), "{out}");
+        let (code, _, _) = run(&b, &group, &["--format", "json", "--crit-seconds", "9m"]);
+        assert_eq!(code, 2, "{label}");
+        let (code, _, _) = run(&b, &group, &["--format", "json", "--warn-seconds", "11m"]);
+        assert_eq!(code, 0, "{label}");
+    }
+}

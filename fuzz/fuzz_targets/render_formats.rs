@@ -1,5 +1,5 @@
 //! Every output format over a snapshot with arbitrary names, offsets, owners,
-//! errors and flags, and with every metrics option (Graphite prefix and tags,
+//! errors, flags and (`--time-lag`) record timestamps, and with every metrics option (Graphite prefix and tags,
 //! Influx schemas and precisions). Besides "no panic", cheap structural
 //! invariants are checked per format:
 //! - graphite: one line per value, three space-separated fields, a fixed
@@ -17,6 +17,7 @@ use klag::config::Format;
 use klag::lag::{build_snapshot, Committed, GroupInfo, LogOffsets, OffsetTable, Owner, Source, StormInfo};
 use klag::output::metrics::{points, validate_prefix, InfluxSchema, Level, MetricsOptions, Precision};
 use klag::output::{exporter_with, graphite, render_to_string};
+use klag::time_lag::{apply, read_at, RecordTime, RecordTimes};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -68,6 +69,8 @@ struct Input {
     groups: Vec<Group>,
     errors: Vec<String>,
     warnings: Vec<String>,
+    /// `--time-lag`: per row index, the record's timestamp or (None) a failure.
+    times: Option<Vec<(u8, Option<i64>)>>,
 }
 
 fn source(n: u8) -> Source {
@@ -127,6 +130,18 @@ fuzz_target!(|input: Input| {
     let mut snapshot = build_snapshot(taken_at, groups, rows, &offsets);
     snapshot.errors = input.errors.into_iter().take(8).collect();
     snapshot.warnings = input.warnings.into_iter().take(8).collect();
+    if let Some(times) = &input.times {
+        let mut found = RecordTimes::new();
+        for (i, ts) in times.iter().take(48) {
+            if let Some(at) = snapshot.partitions.get(usize::from(*i)).and_then(read_at) {
+                found.insert(at, ts.map(RecordTime::At).ok_or_else(|| "fuzzed failure".to_string()));
+            }
+        }
+        apply(&mut snapshot, &found);
+        for p in &snapshot.partitions {
+            assert!(p.lag_seconds.is_none_or(|s| s.is_finite() && s >= 0.0), "lag_seconds {:?}", p.lag_seconds);
+        }
+    }
 
     let prefix = if validate_prefix(&input.prefix).is_ok() { input.prefix } else { "klag".to_string() };
     let precision = match input.precision % 4 {
@@ -200,7 +215,7 @@ fn check_graphite(out: &str, prefix: &str, tagged: bool, values: usize, ts: i64)
         let fields: Vec<&str> = line.split(' ').collect();
         assert_eq!(fields.len(), 3, "graphite line not `path value ts`: {line:?}");
         assert_eq!(fields[2], ts, "{line:?}");
-        assert!(fields[1].parse::<i64>().is_ok(), "{line:?}");
+        assert!(fields[1].parse::<i64>().is_ok() || fields[1].parse::<f64>().is_ok_and(f64::is_finite), "{line:?}");
         let series = fields[0];
         assert!(!series.contains('\n') && !series.contains('\r'));
         let path = if tagged { series.split(';').next().unwrap_or_default() } else { series };

@@ -1,4 +1,5 @@
-//! The only place in klag that touches librdkafka's C API.
+//! The only place in klag that touches librdkafka's C API, with its consumer
+//! side in `records.rs` (assign, poll) for `--time-lag`.
 //!
 //! rdkafka's safe API has no ListOffsets, ListConsumerGroups,
 //! DescribeConsumerGroups or ListConsumerGroupOffsets, so they are reached
@@ -137,7 +138,7 @@ pub(crate) fn err_text(code: i32) -> String {
 ///
 /// # Safety
 /// `e` must be null or a valid error object.
-unsafe fn error_info(e: *const rd::rd_kafka_error_t) -> Option<(i32, String)> {
+pub(super) unsafe fn error_info(e: *const rd::rd_kafka_error_t) -> Option<(i32, String)> {
     if e.is_null() {
         return None;
     }
@@ -308,7 +309,7 @@ impl Client {
         }
     }
 
-    fn ptr(&self) -> *mut rd::rd_kafka_t {
+    pub(super) fn ptr(&self) -> *mut rd::rd_kafka_t {
         self.rk.as_ptr()
     }
 
@@ -495,6 +496,10 @@ impl PartitionList {
             // SAFETY: `p` points to the element just added, owned by the list.
             unsafe { (*p).offset = offset };
         }
+    }
+
+    pub(super) fn as_ptr(&self) -> *mut rd::rd_kafka_topic_partition_list_t {
+        self.0.as_ptr()
     }
 
     #[cfg(test)]

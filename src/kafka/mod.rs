@@ -11,9 +11,15 @@
 //! - [`Kafka::log_offsets`]: one ListOffsets per partition leader for the log
 //!   start and one for the log end, both in flight at once (plus a Metadata
 //!   request for unknown leaders).
+//! - [`timestamps::record_times`] (`--time-lag`, its own consumer client):
+//!   Fetch requests per leader broker for all partitions at once, plus a few
+//!   FindCoordinator (librdkafka's assign() needs a group.id; no group is
+//!   joined, nothing is committed).
 
 mod admin;
+mod records;
 mod security;
+pub mod timestamps;
 
 pub use security::{Protocol, SaslMechanism, Secret, Security};
 
@@ -142,6 +148,25 @@ fn admin_timeout(deadline: Instant) -> Duration {
     left.saturating_sub((left / 10).min(Duration::from_millis(250)))
 }
 
+/// The properties every klag client starts from (`-X` ones are applied after).
+fn base_properties(settings: &KafkaSettings) -> Vec<(&'static str, String)> {
+    let ms = settings.timeout.as_millis();
+    let clamp = |lo: u128, hi: u128| ms.clamp(lo, hi).to_string();
+    vec![
+        ("bootstrap.servers", settings.bootstrap.clone()),
+        ("client.id", "klag".to_string()),
+        ("enable.auto.commit", "false".to_string()),
+        // librdkafka's own log lines (connection refused, request timed
+        // out, ...) stay off stderr: the errors they describe are collected
+        // by the error callback and named in klag's messages. `-X debug=..`
+        // raises the level to debug; `-X log_level=6` restores the default.
+        ("log_level", "2".to_string()),
+        ("socket.timeout.ms", clamp(10, 300_000)),
+        ("socket.connection.setup.timeout.ms", clamp(1_000, 2_147_483_647)),
+        ("api.version.request.timeout.ms", clamp(10, 300_000)),
+    ]
+}
+
 /// One client for the whole run.
 pub struct Kafka {
     client: Client,
@@ -168,24 +193,8 @@ impl Kafka {
         if bootstrap.trim().is_empty() {
             return Err(config_err("no bootstrap server given".to_string()));
         }
-        let ms = settings.timeout.as_millis();
-        let clamp = |lo: u128, hi: u128| ms.clamp(lo, hi).to_string();
-        let socket_timeout = clamp(10, 300_000);
-        let setup_timeout = clamp(1_000, 2_147_483_647);
-        let api_timeout = clamp(10, 300_000);
-        let mut props: Vec<(&str, &str, bool)> = vec![
-            ("bootstrap.servers", settings.bootstrap.as_str(), false),
-            ("client.id", "klag", false),
-            ("enable.auto.commit", "false", false),
-            // librdkafka's own log lines (connection refused, request timed
-            // out, ...) stay off stderr: the errors they describe are collected
-            // by the error callback and named in klag's messages. `-X debug=..`
-            // raises the level to debug; `-X log_level=6` restores the default.
-            ("log_level", "2", false),
-            ("socket.timeout.ms", socket_timeout.as_str(), false),
-            ("socket.connection.setup.timeout.ms", setup_timeout.as_str(), false),
-            ("api.version.request.timeout.ms", api_timeout.as_str(), false),
-        ];
+        let base = base_properties(settings);
+        let mut props: Vec<(&str, &str, bool)> = base.iter().map(|(k, v)| (*k, v.as_str(), false)).collect();
         let security = settings.security.properties();
         props.extend(security.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)));
         for (k, v) in &settings.properties {

@@ -1,8 +1,9 @@
 //! `--format csv`: one row per partition under a header row, for spreadsheets.
 //!
 //! Columns: `taken_at,source,group,topic,partition`, then every partition
-//! metric (`lag,committed,log_start,log_end,consume_rate,produce_rate,
-//! catch_up_seconds,status_code`, see `metrics::PARTITION_METRICS`), then
+//! metric (`lag,committed,log_start,log_end,lag_seconds,consume_rate,
+//! produce_rate,catch_up_seconds,status_code`, see `metrics::PARTITION_METRICS`;
+//! `lag_seconds` is empty without `--time-lag`, the rest without `--state`), then
 //! `consumer_id,host,client_id,topology,flags,error,status` (`status`: the
 //! Burrow status name with `--state`). Unknown values are
 //! empty cells; `flags` are joined with `|`. Quoting per RFC 4180: a cell with
@@ -91,6 +92,11 @@ mod tests {
     #[test]
     fn csv_with_trend_snapshot() {
         insta::assert_snapshot!(render_to_string(&Csv::default(), &sample::snapshot_with_trend()));
+    }
+
+    #[test]
+    fn csv_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Csv::default(), &sample::timed()));
     }
 
     #[test]

@@ -133,6 +133,11 @@ mod tests {
     }
 
     #[test]
+    fn graphite_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Graphite::default(), &sample::timed()));
+    }
+
+    #[test]
     fn graphite_tagged_snapshot() {
         let g = Graphite { prefix: "kafka.lag".into(), tagged: true };
         insta::assert_snapshot!(render_to_string(&g, &sample::snapshot()));

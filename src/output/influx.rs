@@ -3,7 +3,8 @@
 //! klag schema (default): measurements `klag_partition`, `klag_topic` and
 //! `klag_group`; tags `group`, `partition`, `source`, `spout`, `topic`,
 //! `topology` (sorted, empty or unknown ones left out); integer fields with
-//! the `i` suffix; one timestamp for every line, in `--precision` units.
+//! the `i` suffix, float fields (`lag_seconds`, `max_lag_seconds`) without;
+//! one timestamp for every line, in `--precision` units.
 //!
 //! `--influx-schema burrow` writes Telegraf's burrow input schema instead:
 //! `burrow_partition` (tags cluster, group, owner, partition, topic; fields
@@ -240,6 +241,11 @@ mod tests {
     #[test]
     fn influx_snapshot() {
         insta::assert_snapshot!(render_to_string(&Influx::default(), &sample::snapshot()));
+    }
+
+    #[test]
+    fn influx_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Influx::default(), &sample::timed()));
     }
 
     #[test]

@@ -34,6 +34,11 @@ mod tests {
     }
 
     #[test]
+    fn json_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Json, &sample::timed()));
+    }
+
+    #[test]
     fn unknown_values_are_null_and_times_rfc3339() {
         let doc: serde_json::Value = match serde_json::from_str(&render_to_string(&Json, &sample::snapshot())) {
             Ok(v) => v,

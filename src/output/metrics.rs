@@ -95,6 +95,13 @@ pub const PARTITION_METRICS: &[MetricDef] = &[
         topic: &[r("log_end", Agg::Sum, "Sum of the known log end offsets of the topic's partitions.")],
         group: &[],
     },
+    MetricDef {
+        name: "lag_seconds",
+        help: "With --time-lag: seconds since the timestamp of the record at the committed offset; 0 when caught up.",
+        value: |p| p.lag_seconds.map(Value::Float),
+        topic: &[r("max_lag_seconds", Agg::Max, "Largest known partition time lag of the group on the topic.")],
+        group: &[r("max_lag_seconds", Agg::Max, "Largest known partition time lag of the group.")],
+    },
     // With --state (see `trend`): absent on the first run and without it.
     MetricDef {
         name: "consume_rate",
@@ -479,6 +486,25 @@ mod tests {
             assert_eq!(p.as_ref().and_then(|p| p.value("lag")), g.total_lag.map(Value::Int));
             assert_eq!(p.as_ref().and_then(|p| p.value("max_lag")), g.max_lag.map(Value::Int));
         }
+    }
+
+    #[test]
+    fn time_lag_is_a_float_at_every_level_and_matches_the_summary() {
+        let s = sample::timed();
+        let pts = points(&s);
+        let find = |level: Level, group: &str| pts.iter().find(|p| p.level == level && p.group == group);
+        let audit = find(Level::Partition, "audit").and_then(|p| p.value("lag_seconds"));
+        assert_eq!(audit, Some(Value::Float(7384.123)));
+        let billing_topic = find(Level::Topic, "billing").and_then(|p| p.value("max_lag_seconds"));
+        assert_eq!(billing_topic, Some(Value::Float(42.5)));
+        for g in &s.groups {
+            let p = pts.iter().find(|p| p.level == Level::Group && p.group == g.group && p.source == g.source);
+            assert_eq!(p.and_then(|p| p.value("max_lag_seconds")), g.max_lag_seconds.map(Value::Float), "{}", g.group);
+        }
+        // Unknown (the spout's unread record) is left out, never 0.
+        assert_eq!(find(Level::Partition, "spout-a").and_then(|p| p.value("lag_seconds")), None);
+        // Without --time-lag no point carries it.
+        assert!(points(&sample::snapshot()).iter().all(|p| p.value("lag_seconds").is_none()));
     }
 
     #[test]

@@ -159,4 +159,23 @@ pub(crate) mod sample {
         annotate_groups(&mut s);
         s
     }
+
+    /// The same snapshot measured with `--time-lag`: billing's orders/0 waits
+    /// 42.5 s, audit's (read at the log start) 2h03m04.123s, and the spout's
+    /// record could not be read.
+    pub fn timed() -> Snapshot {
+        use crate::time_lag::{apply, RecordAt, RecordTime, RecordTimes};
+        let mut s = snapshot();
+        let taken = s.taken_at.timestamp_millis();
+        let at = |topic: &str, partition: i32, offset: i64| RecordAt { topic: topic.into(), partition, offset };
+        let times: RecordTimes = [
+            (at("orders", 0, 90), Ok(RecordTime::At(taken - 42_500))),
+            (at("orders", 0, 10), Ok(RecordTime::At(taken - 7_384_123))),
+            (at("clicks", 0, 12), Err("no record was read within 2s (the time --timeout left for --time-lag)".into())),
+        ]
+        .into_iter()
+        .collect();
+        apply(&mut s, &times);
+        s
+    }
 }

@@ -62,7 +62,7 @@ fn perf<T: std::fmt::Display>(label: &str, name: &str, value: Option<T>, unit: &
 impl Exporter for Nagios {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         let t = &self.thresholds;
-        let verdict = judge(snapshot, t, |_| None);
+        let verdict = judge(snapshot, t);
         let severity = self.severity(snapshot);
         let mut summary = Vec::new();
         let n = snapshot.groups.len();
@@ -111,6 +111,9 @@ impl Exporter for Nagios {
             let l = label(g);
             perfdata.push(perf(&l, "lag", g.total_lag, "", &levels(&t.total_lag)));
             perfdata.push(perf(&l, "max_lag", g.max_lag, "", &levels(&t.lag)));
+            if snapshot.time_lag {
+                perfdata.push(perf(&l, "max_lag_seconds", g.max_lag_seconds, "s", &levels(&t.seconds)));
+            }
         }
         let mut text = format!("KLAG {severity} - {}", summary.join("; "));
         if !perfdata.is_empty() {

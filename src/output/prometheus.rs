@@ -84,6 +84,11 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Prometheus, &sample::timed()));
+    }
+
+    #[test]
     fn label_escaping() {
         assert_eq!(escape_label("a\\b\"c\nd"), r#"a\\b\"c\nd"#);
     }

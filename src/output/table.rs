@@ -30,7 +30,7 @@ const DASH: &str = "-";
 
 impl Exporter for Table<'_> {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-        let verdict = if self.color { judge(snapshot, &self.thresholds, |_| None) } else { Verdict::default() };
+        let verdict = if self.color { judge(snapshot, &self.thresholds) } else { Verdict::default() };
         let severity = |i: usize| verdict.partitions.get(i).map_or(Severity::Ok, |v| v.severity);
         let (storm, consumers): (Vec<_>, Vec<_>) = snapshot
             .partitions
@@ -39,19 +39,20 @@ impl Exporter for Table<'_> {
             .map(|(i, p)| (p, severity(i)))
             .partition(|(p, _)| matches!(p.source, Source::Storm | Source::Trident));
         let judged = snapshot.partitions.iter().any(|p| p.trend.is_some());
+        let timed = snapshot.time_lag;
         let mut sections = Vec::new();
         if !consumers.is_empty() {
-            sections.push(self.partitions(consumer_rows, &consumers, judged));
+            sections.push(self.partitions(consumer_rows, &consumers, judged, timed));
         }
         if !storm.is_empty() {
             let rows: Vec<&PartitionLag> = storm.iter().map(|(p, _)| *p).collect();
-            sections.push(self.partitions(storm_rows, &storm, judged) + &storm_totals(&rows));
+            sections.push(self.partitions(storm_rows, &storm, judged, timed) + &storm_totals(&rows));
         }
         if !snapshot.groups.is_empty() {
             let severities: Vec<Severity> = (0..snapshot.groups.len())
                 .map(|i| verdict.groups.get(i).map_or(Severity::Ok, |g| g.severity))
                 .collect();
-            let (mut header, mut body, right) = group_rows(&snapshot.groups, judged);
+            let (mut header, mut body, right) = group_rows(&snapshot.groups, judged, timed);
             if let Some(h) = self.trends {
                 header.push("TREND");
                 for (row, g) in body.iter_mut().zip(&snapshot.groups) {
@@ -73,6 +74,51 @@ impl Exporter for Table<'_> {
 
 fn num(v: Option<i64>) -> String {
     v.map_or_else(|| DASH.to_string(), |n| n.to_string())
+}
+
+/// A time lag for people: `0s`, `12.3s`, `2m05s`, `1h02m03s`, `3d04h05m`.
+fn age(v: Option<f64>) -> String {
+    let Some(s) = v.filter(|s| s.is_finite() && *s >= 0.0) else {
+        return DASH.to_string();
+    };
+    let tenths = (s * 10.0).round() / 10.0;
+    if tenths < 60.0 {
+        return if tenths.fract() == 0.0 { format!("{tenths:.0}s") } else { format!("{tenths:.1}s") };
+    }
+    // Whole seconds from here on; saturating beyond u64 (never in practice).
+    let t = s.round() as u64;
+    let (d, h, m, sec) = (t / 86_400, t / 3_600 % 24, t / 60 % 60, t % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m{sec:02}s"),
+        (0, _) => format!("{h}h{m:02}m{sec:02}s"),
+        _ => format!("{d}d{h:02}h{m:02}m"),
+    }
+}
+
+/// Inserts `value` at column `at` of a row when the time lag is shown.
+fn with_time(mut row: Vec<String>, at: usize, timed: bool, value: impl FnOnce() -> String) -> Vec<String> {
+    if timed {
+        row.insert(at, value());
+    }
+    row
+}
+
+/// The header, with `name` inserted at `at` when the time lag is shown.
+fn header_with<'a>(header: &[&'a str], at: usize, timed: bool, name: &'a str) -> Vec<&'a str> {
+    let mut h = header.to_vec();
+    if timed {
+        h.insert(at, name);
+    }
+    h
+}
+
+/// The right-aligned columns, one more after `at` when the time lag is shown.
+fn right_with(right: &[usize], at: usize, timed: bool) -> Vec<usize> {
+    let mut r = right.to_vec();
+    if timed {
+        r.push(at);
+    }
+    r
 }
 
 fn text(v: Option<&str>) -> String {
@@ -110,16 +156,18 @@ pub(crate) fn layout(header: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -
 type Section = (Vec<&'static str>, Vec<Vec<String>>, Vec<usize>);
 
 impl Table<'_> {
-    /// Lays out a partition section: a STATUS column when judged, a TREND
+    /// Lays out a partition section: a TIME-LAG column when timed (by the
+    /// section), a STATUS column when judged, a TREND
     /// column when watching, rows coloured by severity.
     fn partitions(
         &self,
-        section: fn(&[&PartitionLag]) -> Section,
+        section: fn(&[&PartitionLag], bool) -> Section,
         rows: &[(&PartitionLag, Severity)],
         judged: bool,
+        timed: bool,
     ) -> String {
         let partitions: Vec<&PartitionLag> = rows.iter().map(|(p, _)| *p).collect();
-        let (mut header, mut body, right) = section(&partitions);
+        let (mut header, mut body, right) = section(&partitions, timed);
         if judged {
             header.push("STATUS");
             for (row, p) in body.iter_mut().zip(&partitions) {
@@ -172,11 +220,11 @@ fn status_cell(status: Option<Status>) -> String {
     status.map_or_else(|| DASH.to_string(), |s| s.as_str().to_string())
 }
 
-fn consumer_rows(rows: &[&PartitionLag]) -> Section {
+fn consumer_rows(rows: &[&PartitionLag], timed: bool) -> Section {
     let body = rows
         .iter()
         .map(|p| {
-            vec![
+            let row = vec![
                 printable(&p.group),
                 printable(&p.topic),
                 p.partition.to_string(),
@@ -187,27 +235,18 @@ fn consumer_rows(rows: &[&PartitionLag]) -> Section {
                 text(p.consumer_id.as_deref()),
                 text(p.host.as_deref()),
                 text(p.client_id.as_deref()),
-            ]
+            ];
+            with_time(row, 7, timed, || age(p.lag_seconds))
         })
         .collect();
-    let header = vec![
-        "GROUP",
-        "TOPIC",
-        "PARTITION",
-        "COMMITTED",
-        "LOG-START",
-        "LOG-END",
-        "LAG",
-        "CONSUMER-ID",
-        "HOST",
-        "CLIENT-ID",
-    ];
-    (header, body, vec![2, 3, 4, 5, 6])
+    let header =
+        ["GROUP", "TOPIC", "PARTITION", "COMMITTED", "LOG-START", "LOG-END", "LAG", "CONSUMER-ID", "HOST", "CLIENT-ID"];
+    (header_with(&header, 7, timed, "TIME-LAG"), body, right_with(&[2, 3, 4, 5, 6], 7, timed))
 }
 
 /// The Storm view keeps stormkafkamon's columns: depth is what the broker
 /// holds (latest - earliest), lag is what the spout has yet to read.
-fn storm_rows(rows: &[&PartitionLag]) -> Section {
+fn storm_rows(rows: &[&PartitionLag], timed: bool) -> Section {
     let body = rows
         .iter()
         .map(|p| {
@@ -215,7 +254,7 @@ fn storm_rows(rows: &[&PartitionLag]) -> Section {
                 (Some(s), Some(e)) => Some(e.saturating_sub(s)),
                 _ => None,
             };
-            vec![
+            let row = vec![
                 text(p.topology()),
                 printable(&p.group),
                 text(p.broker()),
@@ -226,12 +265,12 @@ fn storm_rows(rows: &[&PartitionLag]) -> Section {
                 num(depth),
                 num(p.committed),
                 num(p.lag),
-            ]
+            ];
+            with_time(row, 10, timed, || age(p.lag_seconds))
         })
         .collect();
-    let header =
-        vec!["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
-    (header, body, vec![4, 5, 6, 7, 8, 9])
+    let header = ["TOPOLOGY", "SPOUT", "BROKER", "TOPIC", "PARTITION", "EARLIEST", "LATEST", "DEPTH", "CURRENT", "LAG"];
+    (header_with(&header, 10, timed, "TIME-LAG"), body, right_with(&[4, 5, 6, 7, 8, 9], 10, timed))
 }
 
 /// The summary line under the Storm section.
@@ -251,11 +290,11 @@ fn storm_totals(rows: &[&PartitionLag]) -> String {
     )
 }
 
-fn group_rows(groups: &[GroupSummary], judged: bool) -> Section {
+fn group_rows(groups: &[GroupSummary], judged: bool, timed: bool) -> Section {
     let body = groups
         .iter()
         .map(|g| {
-            let mut row = vec![
+            let row = vec![
                 printable(&g.group),
                 g.source.as_str().to_string(),
                 text(g.state.as_deref()),
@@ -264,17 +303,19 @@ fn group_rows(groups: &[GroupSummary], judged: bool) -> Section {
                 num(g.total_lag),
                 num(g.max_lag),
             ];
+            let mut row = with_time(row, 7, timed, || age(g.max_lag_seconds));
             if judged {
                 row.push(status_cell(g.trend.as_ref().and_then(|t| t.status)));
             }
             row
         })
         .collect();
-    let mut header = vec!["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
+    let header = ["GROUP", "SOURCE", "STATE", "MEMBERS", "PARTITIONS", "TOTAL-LAG", "MAX-LAG"];
+    let mut header = header_with(&header, 7, timed, "MAX-TIME-LAG");
     if judged {
         header.push("STATUS");
     }
-    (header, body, vec![3, 4, 5, 6])
+    (header, body, right_with(&[3, 4, 5, 6], 7, timed))
 }
 
 /// One line per flagged row or failed group, so nothing odd goes unexplained.
@@ -294,6 +335,10 @@ fn notes(snapshot: &Snapshot) -> String {
                     format!("committed offset {} is beyond log end {}", num(p.committed), num(p.log_end))
                 }
                 Flag::Unavailable | Flag::BadData => printable(p.error.as_deref().unwrap_or("unavailable")),
+                Flag::NoTimestamp => format!(
+                    "time lag unknown: the record at offset {} could not be read (see the warnings)",
+                    num(p.committed.max(p.log_start))
+                ),
             };
             lines.push(format!("{place}: {why}\n"));
         }
@@ -380,6 +425,23 @@ mod tests {
         assert!(headers.iter().all(|h| h.ends_with("TREND")), "{out}");
         // billing orders/0: lag 10 twice; billing orders/2: unknown twice.
         assert!(out.lines().any(|l| l.starts_with("billing  orders             0") && l.ends_with("██")), "{out}");
+    }
+
+    #[test]
+    fn table_time_lag_snapshot() {
+        insta::assert_snapshot!(render_to_string(&Table::default(), &sample::timed()));
+    }
+
+    #[test]
+    fn ages_read_like_durations() {
+        assert_eq!(age(None), "-");
+        assert_eq!(age(Some(0.0)), "0s");
+        assert_eq!(age(Some(12.345)), "12.3s");
+        assert_eq!(age(Some(59.96)), "1m00s");
+        assert_eq!(age(Some(125.4)), "2m05s");
+        assert_eq!(age(Some(3723.0)), "1h02m03s");
+        assert_eq!(age(Some(273_900.0)), "3d04h05m");
+        assert_eq!(age(Some(f64::NAN)), "-");
     }
 
     #[test]

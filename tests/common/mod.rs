@@ -196,3 +196,23 @@ pub fn reset_connection(s: std::net::TcpStream) {
     }
     drop(s);
 }
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+}
+
+/// Produces one record per timestamp (ms) to `partition`, in order.
+pub fn produce_at(bootstrap: &str, topic: &str, partition: i32, timestamps: &[i64]) {
+    let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    for ts in timestamps {
+        p.send(BaseRecord::to(topic).partition(partition).key("k").payload("v").timestamp(*ts))
+            .map_err(|(e, _)| e)
+            .unwrap();
+    }
+    p.flush(Duration::from_secs(30)).unwrap();
+}
