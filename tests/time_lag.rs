@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use common::zk_writer::{block_on, delete_tree, put, writer};
 use common::*;
