@@ -1,7 +1,9 @@
 //! Every output format over a snapshot with arbitrary names, offsets, owners,
-//! errors, flags and (`--time-lag`) record timestamps, and with every metrics option (Graphite prefix and tags,
-//! Influx schemas and precisions). Besides "no panic", cheap structural
-//! invariants are checked per format:
+//! errors, flags, (`--time-lag`) record timestamps and (`--state`) trends, with
+//! every metrics option (Graphite prefix and tags, Influx schemas and
+//! precisions), thresholds, and the table coloured and with `--watch` trend
+//! sparklines. Besides "no panic", cheap structural invariants are checked per
+//! format:
 //! - graphite: one line per value, three space-separated fields, a fixed
 //!   number of path components per level, one timestamp;
 //! - influx: exactly the expected number of lines, no raw CR or LF inside one;
@@ -9,14 +11,20 @@
 //! - csv: RFC 4180 records, one per partition plus the header, every record
 //!   with the header's column count;
 //! - json: parses back with the same numbers of partitions and groups;
-//! - table: no control character other than LF.
+//! - table: no control character other than LF (uncoloured); coloured, the
+//!   same text once the colour codes are removed;
+//! - nagios: a `KLAG <STATE> - ` first line, one line per partition that is
+//!   not OK (at most 100, then one more), no CR, no `|` but the perf data's.
 #![no_main]
 
 use chrono::DateTime;
 use klag::config::Format;
 use klag::lag::{build_snapshot, Committed, GroupInfo, LogOffsets, OffsetTable, Owner, Source, StormInfo};
 use klag::output::metrics::{points, validate_prefix, InfluxSchema, Level, MetricsOptions, Precision};
-use klag::output::{exporter_with, graphite, render_to_string};
+use klag::judge::{judge, Levels, Severity, Thresholds};
+use klag::output::{exporter_with, graphite, render_to_string, Nagios, Table};
+use klag::trend::{annotate_groups, Status, Trend};
+use klag::watch::LagHistory;
 use klag::time_lag::{apply, read_at, RecordTime, RecordTimes};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -71,6 +79,17 @@ struct Input {
     warnings: Vec<String>,
     /// `--time-lag`: per row index, the record's timestamp or (None) a failure.
     times: Option<Vec<(u8, Option<i64>)>>,
+    /// `--state`: per row index, (status, consume rate, produce rate, catch-up seconds, samples).
+    trends: Option<Vec<(u8, Option<u8>, Option<f64>, Option<f64>, Option<f64>, u8)>>,
+    /// --warn, --crit, --warn-total, --crit-total, --warn-seconds, --crit-seconds.
+    thresholds: (Option<u32>, Option<u32>, Option<u32>, Option<u32>, Option<u16>, Option<u16>),
+    /// Earlier lags for the --watch sparklines (as extra snapshots' shifts).
+    history: Vec<i64>,
+}
+
+/// A finite float, as the trend module guarantees.
+fn finite(v: Option<f64>) -> Option<f64> {
+    v.filter(|f| f.is_finite())
 }
 
 fn source(n: u8) -> Source {
@@ -143,6 +162,24 @@ fuzz_target!(|input: Input| {
         }
     }
 
+    if let Some(trends) = &input.trends {
+        for p in &mut snapshot.partitions {
+            p.trend = Some(Box::default());
+        }
+        for &(i, status, consume, produce, catch_up, samples) in trends.iter().take(48) {
+            if let Some(p) = snapshot.partitions.get_mut(usize::from(i)) {
+                p.trend = Some(Box::new(Trend {
+                    status: status.map(|s| Status::ALL[usize::from(s) % Status::ALL.len()]),
+                    consume_rate: finite(consume),
+                    produce_rate: finite(produce),
+                    catch_up_seconds: finite(catch_up),
+                    samples: usize::from(samples),
+                }));
+            }
+        }
+        annotate_groups(&mut snapshot);
+    }
+
     let prefix = if validate_prefix(&input.prefix).is_ok() { input.prefix } else { "klag".to_string() };
     let precision = match input.precision % 4 {
         0 => Precision::S,
@@ -193,8 +230,47 @@ fuzz_target!(|input: Input| {
                 check_lines(&out, 2 * families + values + 3, "prometheus");
             }
             Format::Csv => check_csv(&out, snapshot.partitions.len() + 1),
+            Format::Nagios => {}
         }
     }
+
+    let (w, c, wt, ct, ws, cs) = input.thresholds;
+    let thresholds = Thresholds {
+        lag: Levels { warn: w.map(i64::from), crit: c.map(i64::from) },
+        total_lag: Levels { warn: wt.map(i64::from), crit: ct.map(i64::from) },
+        seconds: Levels { warn: ws.map(f64::from), crit: cs.map(f64::from) },
+    };
+    let verdict = judge(&snapshot, &thresholds);
+    assert_eq!(verdict.partitions.len(), snapshot.partitions.len());
+    assert_eq!(verdict.groups.len(), snapshot.groups.len());
+
+    let nagios = Nagios { thresholds, problems: vec![] };
+    let out = render_to_string(&nagios, &snapshot);
+    let severity = nagios.severity(&snapshot);
+    assert!(out.starts_with(&format!("KLAG {severity} - ")), "{out:?}");
+    assert!(!out.contains('\r'));
+    let first = out.lines().next().unwrap_or_default();
+    assert!(first.matches('|').count() <= 1, "a stray | in {first:?}");
+    let over = verdict.partitions.iter().filter(|v| v.severity > Severity::Ok).count();
+    check_lines(&out, 1 + over.min(100) + usize::from(over > 100), "nagios");
+
+    let mut history = LagHistory::default();
+    for shift in input.history.iter().take(4) {
+        let mut earlier = snapshot.clone();
+        for p in &mut earlier.partitions {
+            p.lag = p.lag.map(|l| l.saturating_add(*shift));
+        }
+        history.record(&earlier);
+    }
+    history.record(&snapshot);
+    let plain = render_to_string(&Table { color: false, thresholds, trends: Some(&history) }, &snapshot);
+    assert!(plain.chars().all(|c| c == '\n' || !c.is_control()), "control character in the table");
+    let coloured = render_to_string(&Table { color: true, thresholds, trends: Some(&history) }, &snapshot);
+    let mut stripped = coloured.clone();
+    for code in ["\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[35m", "\x1b[0m"] {
+        stripped = stripped.replace(code, "");
+    }
+    assert_eq!(stripped, plain, "colour changed the text");
 });
 
 fn check_lines(out: &str, expected: usize, what: &str) {
