@@ -213,7 +213,11 @@ fuzz_target!(|input: Input| {
                 let expected = if input.burrow {
                     pts.iter()
                         .filter(|p| match p.level {
-                            Level::Partition => p.value("lag").is_some() || p.value("committed").is_some(),
+                            Level::Partition => {
+                                p.value("lag").is_some()
+                                    || p.value("committed").is_some()
+                                    || p.value("status_code").is_some()
+                            }
                             Level::Topic => false,
                             Level::Group => true,
                         })
