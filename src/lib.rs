@@ -14,6 +14,7 @@ pub mod config;
 pub mod demo;
 pub mod ensembles;
 pub mod exit;
+pub mod fasthash;
 pub mod kafka;
 pub mod lag;
 pub mod listing;
