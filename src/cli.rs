@@ -128,6 +128,8 @@ pub struct QueryArgs {
     pub timeout: std::time::Duration,
 
     /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
+    /// Properties other than debug, client.id, security.protocol=plaintext and
+    /// the socket timeouts make klag use librdkafka instead of its own requests.
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property, global = true)]
     pub property: Vec<(String, String)>,
 
