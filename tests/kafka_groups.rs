@@ -292,10 +292,6 @@ fn request_count_does_not_grow_with_groups_or_partitions() {
     }
 }
 
-fn group_of(doc: &Value) -> &Value {
-    &doc["groups"][0]
-}
-
 /// With an open transaction the high watermark runs ahead of the last stable
 /// offset: the default measures against the former, --isolation
 /// read-committed against the latter.

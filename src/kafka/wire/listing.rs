@@ -73,20 +73,7 @@ impl Wire {
 
     /// The cluster's brokers, from Metadata on any connection.
     fn brokers(&self, deadline: Instant) -> Result<Vec<Node>, Unusable> {
-        let mut conn = self.any_conn(deadline)?;
-        if !conn.versions.supports(messages::METADATA, messages::METADATA_VERSION) {
-            return Err(Unusable::Fallback(format!("{} has no Metadata v9", conn.label)));
-        }
-        let body = messages::metadata_request(&[]);
-        let metadata = Wire::ask(&mut conn, messages::METADATA, messages::METADATA_VERSION, &body, deadline)
-            .and_then(|r| {
-                messages::parse_metadata(r.body()).map_err(|e| ConnError::Malformed(format!("{}: {e}", conn.label)))
-            })
-            .map_err(|e| match e {
-                ConnError::Timeout(t) => Unusable::Timeout(t),
-                ConnError::Io(t) | ConnError::Malformed(t) => Unusable::Fallback(t),
-            })?;
-        self.give_back(conn);
+        let metadata = self.metadata(&[], deadline)?;
         let nodes: Vec<Node> = metadata
             .brokers
             .into_iter()

@@ -320,6 +320,33 @@ impl Wire {
         }
     }
 
+    /// Metadata for `topics` (none: brokers only), on any connection; a
+    /// pooled connection that turns out closed is replaced once.
+    fn metadata(&self, topics: &[&str], deadline: Instant) -> Result<messages::Metadata, Unusable> {
+        let body = messages::metadata_request(topics);
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut conn = self.any_conn(deadline)?;
+            if !conn.versions.supports(messages::METADATA, messages::METADATA_VERSION) {
+                return Err(Unusable::Fallback(format!("{} has no Metadata v9", conn.label)));
+            }
+            let answer = Wire::ask(&mut conn, messages::METADATA, messages::METADATA_VERSION, &body, deadline)
+                .and_then(|r| {
+                    messages::parse_metadata(r.body()).map_err(|e| ConnError::Malformed(format!("{}: {e}", conn.label)))
+                });
+            match answer {
+                Ok(m) => {
+                    self.give_back(conn);
+                    return Ok(m);
+                }
+                Err(ConnError::Timeout(t)) => return Err(Unusable::Timeout(t)),
+                Err(ConnError::Malformed(t)) => return Err(Unusable::Fallback(t)),
+                Err(ConnError::Io(t)) => last = t,
+            }
+        }
+        Err(Unusable::Fallback(last))
+    }
+
     /// Sends one request on `conn` and reads its response.
     fn ask(
         conn: &mut Conn,
@@ -339,9 +366,25 @@ fn concurrently<T: Sync, R: Send>(items: &[T], job: impl Fn(&T) -> R + Sync) -> 
     if items.len() == 1 {
         return items.iter().map(|i| Some(job(i))).collect();
     }
+    let job = &job;
     std::thread::scope(|s| {
-        let handles: Vec<_> = items.iter().map(|item| s.spawn(|| job(item))).collect();
-        handles.into_iter().map(|h| h.join().ok()).collect()
+        // A thread that cannot be started runs its job here instead.
+        let started: Vec<Result<_, &T>> = items
+            .iter()
+            .map(|item| {
+                std::thread::Builder::new()
+                    .name("klag-broker".into())
+                    .spawn_scoped(s, move || job(item))
+                    .map_err(|_| item)
+            })
+            .collect();
+        started
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().ok(),
+                Err(item) => Some(job(item)),
+            })
+            .collect()
     })
 }
 

@@ -74,7 +74,7 @@ impl Wire {
             }
             let mut names: Vec<&str> = pending.iter().map(|(t, _)| t.as_str()).collect();
             names.dedup();
-            let metadata = match self.topic_metadata(&names, deadline) {
+            let metadata = match self.metadata(&names, deadline) {
                 Ok(m) => m,
                 Err(e) if first => return Err(e),
                 Err(Unusable::Timeout(t) | Unusable::Fallback(t)) => {
@@ -116,25 +116,6 @@ impl Wire {
                 (key, [start, end])
             })
             .collect())
-    }
-
-    /// Metadata of `topics` on any connection.
-    fn topic_metadata(&self, topics: &[&str], deadline: Instant) -> Result<messages::Metadata, Unusable> {
-        let mut conn = self.any_conn(deadline)?;
-        if !conn.versions.supports(messages::METADATA, messages::METADATA_VERSION) {
-            return Err(Unusable::Fallback(format!("{} has no Metadata v9", conn.label)));
-        }
-        let body = messages::metadata_request(topics);
-        let metadata = Wire::ask(&mut conn, messages::METADATA, messages::METADATA_VERSION, &body, deadline)
-            .and_then(|r| {
-                messages::parse_metadata(r.body()).map_err(|e| ConnError::Malformed(format!("{}: {e}", conn.label)))
-            })
-            .map_err(|e| match e {
-                ConnError::Timeout(t) => Unusable::Timeout(t),
-                ConnError::Io(t) | ConnError::Malformed(t) => Unusable::Fallback(t),
-            })?;
-        self.give_back(conn);
-        Ok(metadata)
     }
 
     /// Both ListOffsets of one leader, pipelined.
