@@ -36,7 +36,7 @@ mod offsets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
 use conn::{Conn, ConnError, Log};
@@ -137,20 +137,6 @@ pub(crate) enum Unusable {
     Timeout(String),
 }
 
-/// Bootstrap connections being opened, all at once; the first to answer
-/// ApiVersions is used (a broker that accepts connections but never answers,
-/// e.g. a frozen one, costs nothing but its thread).
-struct Race {
-    rx: mpsc::Receiver<Result<Conn, ConnError>>,
-    attempts: usize,
-}
-
-impl std::fmt::Debug for Race {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Race").field("attempts", &self.attempts).finish_non_exhaustive()
-    }
-}
-
 /// A broker by node id and address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct Node {
@@ -169,21 +155,34 @@ impl Node {
     }
 }
 
+/// The run's connections: open ones not in use, and the bootstrap
+/// addresses being connected to (each in a thread of its own, all at once,
+/// so a broker that accepts connections but never answers, e.g. a frozen
+/// one, costs nothing but its thread).
+#[derive(Debug, Default)]
+struct Pool {
+    idle: Vec<Conn>,
+    connecting: Vec<String>,
+    /// Why bootstrap connections failed: (timed out, text).
+    failures: Vec<(bool, String)>,
+}
+
+/// The pool and the signal that it changed.
+#[derive(Debug, Default)]
+struct Shared {
+    pool: Mutex<Pool>,
+    changed: Condvar,
+    /// Some broker answered ApiVersions.
+    answered: AtomicBool,
+}
+
 /// The client: settings, and connections kept for the run.
 #[derive(Debug)]
 pub(crate) struct Wire {
     settings: Settings,
-    /// Started by [`Wire::warm_up`], not yet waited for.
-    warm: Mutex<Option<Race>>,
-    /// The rest of a race whose first connection is in use: later answers
-    /// join the pool (a bootstrap broker is also a leader or coordinator).
-    late: Mutex<Option<Race>>,
-    /// Open connections not in use.
-    pool: Mutex<Vec<Conn>>,
+    shared: Arc<Shared>,
     /// The coordinator of each group, as the last listing found.
     coordinators: Mutex<HashMap<String, Node>>,
-    /// Some broker answered ApiVersions.
-    answered: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -192,119 +191,125 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Wire {
     pub(crate) fn new(settings: Settings) -> Wire {
-        Wire {
-            settings,
-            warm: Mutex::new(None),
-            late: Mutex::new(None),
-            pool: Mutex::new(Vec::new()),
-            coordinators: Mutex::new(HashMap::new()),
-            answered: AtomicBool::new(false),
-        }
+        Wire { settings, shared: Arc::default(), coordinators: Mutex::new(HashMap::new()) }
     }
 
-    /// Starts opening the bootstrap connections now, so the first call
-    /// finds one ready.
+    /// Starts connecting to the bootstrap brokers now, so the first call
+    /// finds connections ready.
     pub(crate) fn warm_up(&self, deadline: Instant) {
-        let mut warm = lock(&self.warm);
-        if warm.is_none() && lock(&self.pool).is_empty() {
-            *warm = Some(self.race(deadline));
+        let mut pool = lock(&self.shared.pool);
+        if pool.idle.is_empty() && pool.connecting.is_empty() {
+            self.connect_bootstrap(&mut pool, deadline);
         }
     }
 
     /// Whether any broker ever answered this client.
     pub(crate) fn answered(&self) -> bool {
-        self.answered.load(Ordering::Relaxed)
+        self.shared.answered.load(Ordering::Relaxed)
     }
 
-    fn race(&self, deadline: Instant) -> Race {
-        let (tx, rx) = mpsc::channel();
-        let log = self.settings.log();
-        let mut attempts = 0;
+    /// Connects to every bootstrap address not already open or opening.
+    fn connect_bootstrap(&self, pool: &mut Pool, deadline: Instant) {
+        pool.failures.clear();
         for (host, port) in &self.settings.endpoints {
-            let (tx, host, port, client_id) = (tx.clone(), host.clone(), *port, self.settings.client_id.clone());
+            let addr = conn::addr(host, *port);
+            if pool.connecting.contains(&addr) || pool.idle.iter().any(|c| c.addr == addr) {
+                continue;
+            }
+            let (shared, host, port, client_id) =
+                (Arc::clone(&self.shared), host.clone(), *port, self.settings.client_id.clone());
+            let log = self.settings.log();
+            let label = format!("{addr}/bootstrap");
             let spawned = std::thread::Builder::new().name("klag-bootstrap".into()).spawn(move || {
-                let label = format!("{}/bootstrap", conn::addr(&host, port));
-                let _ = tx.send(Conn::open(&host, port, label, &client_id, deadline, log));
+                let opened = Conn::open(&host, port, label, &client_id, deadline, log);
+                let mut pool = lock(&shared.pool);
+                pool.connecting.retain(|a| *a != conn::addr(&host, port));
+                match opened {
+                    Ok(conn) => {
+                        shared.answered.store(true, Ordering::Relaxed);
+                        if !pool.idle.iter().any(|c| c.addr == conn.addr) {
+                            pool.idle.push(conn);
+                        }
+                    }
+                    Err(e) => pool.failures.push((matches!(e, ConnError::Timeout(_)), e.to_string())),
+                }
+                shared.changed.notify_all();
             });
             if spawned.is_ok() {
-                attempts += 1;
+                pool.connecting.push(addr);
             }
-        }
-        Race { rx, attempts }
-    }
-
-    /// The first bootstrap connection to answer.
-    fn bootstrap(&self, deadline: Instant) -> Result<Conn, Unusable> {
-        let warm = lock(&self.warm).take();
-        let mut race = warm.unwrap_or_else(|| self.race(deadline));
-        let mut failures = Vec::new();
-        let mut timed_out = false;
-        while race.attempts > 0 {
-            let wait = deadline.saturating_duration_since(Instant::now());
-            let answer = race.rx.recv_timeout(wait);
-            race.attempts -= 1;
-            match answer {
-                Ok(Ok(conn)) => {
-                    self.answered.store(true, Ordering::Relaxed);
-                    *lock(&self.late) = Some(race);
-                    return Ok(conn);
-                }
-                Ok(Err(e)) => {
-                    timed_out |= matches!(e, ConnError::Timeout(_));
-                    failures.push(e.to_string());
-                }
-                Err(_) => {
-                    timed_out = true;
-                    break;
-                }
-            }
-        }
-        let detail = if failures.is_empty() { "no bootstrap broker answered".to_string() } else { failures.join("; ") };
-        Err(if timed_out { Unusable::Timeout(detail) } else { Unusable::Fallback(detail) })
-    }
-
-    /// Moves the bootstrap connections that answered since into the pool.
-    fn collect_late(&self) {
-        let mut late = lock(&self.late);
-        let Some(race) = late.as_mut() else { return };
-        let mut pool = lock(&self.pool);
-        while let Ok(answer) = race.rx.try_recv() {
-            race.attempts = race.attempts.saturating_sub(1);
-            if let Ok(conn) = answer {
-                if !pool.iter().any(|c| c.addr == conn.addr) {
-                    pool.push(conn);
-                }
-            }
-        }
-        if race.attempts == 0 {
-            *late = None;
         }
     }
 
-    /// A connection to any broker: a pooled one, else the first bootstrap
+    /// Waits for the pool to change, until `deadline` (then `None`).
+    fn wait<'a>(
+        &'a self,
+        mut pool: std::sync::MutexGuard<'a, Pool>,
+        deadline: Instant,
+    ) -> Option<std::sync::MutexGuard<'a, Pool>> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        pool = match self.shared.changed.wait_timeout(pool, left) {
+            Ok((p, _)) => p,
+            Err(poisoned) => poisoned.into_inner().0,
+        };
+        Some(pool)
+    }
+
+    /// A connection to any broker: an open one, else the first bootstrap
     /// broker to answer.
     fn any_conn(&self, deadline: Instant) -> Result<Conn, Unusable> {
-        self.collect_late();
-        match lock(&self.pool).pop() {
-            Some(c) => Ok(c),
-            None => self.bootstrap(deadline),
+        let mut pool = lock(&self.shared.pool);
+        if pool.idle.is_empty() && pool.connecting.is_empty() {
+            self.connect_bootstrap(&mut pool, deadline);
+        }
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                return Ok(c);
+            }
+            if pool.connecting.is_empty() {
+                let timed_out = pool.failures.iter().any(|(t, _)| *t);
+                let texts: Vec<&str> = pool.failures.iter().map(|(_, t)| t.as_str()).collect();
+                let detail =
+                    if texts.is_empty() { "no bootstrap broker answered".to_string() } else { texts.join("; ") };
+                return Err(if timed_out { Unusable::Timeout(detail) } else { Unusable::Fallback(detail) });
+            }
+            pool = match self.wait(pool, deadline) {
+                Some(p) => p,
+                None => {
+                    let pending = lock(&self.shared.pool).connecting.join(", ");
+                    return Err(Unusable::Timeout(format!("no bootstrap broker answered ({pending} silent)")));
+                }
+            };
         }
     }
 
-    /// A connection to `node`: a pooled one to its address, else a new one.
+    /// A connection to `node`: an open one to its address (waiting for one
+    /// that a bootstrap thread is opening), else a new one.
     fn conn_to(&self, node: &Node, deadline: Instant) -> Result<Conn, ConnError> {
-        self.collect_late();
         let addr = node.addr();
         let pooled = {
-            let mut pool = lock(&self.pool);
-            pool.iter().position(|c| c.addr == addr).map(|i| pool.swap_remove(i))
+            let mut pool = lock(&self.shared.pool);
+            loop {
+                if let Some(i) = pool.idle.iter().position(|c| c.addr == addr) {
+                    break Some(pool.idle.swap_remove(i));
+                }
+                if !pool.connecting.contains(&addr) {
+                    break None;
+                }
+                pool = self.wait(pool, deadline).ok_or_else(|| {
+                    ConnError::Timeout(format!("{}: connection not established in time", node.label()))
+                })?;
+            }
         };
         let mut conn = match pooled {
             Some(c) => c,
             None => {
                 let log = self.settings.log();
                 let c = Conn::open(&node.host, node.port, node.label(), &self.settings.client_id, deadline, log)?;
-                self.answered.store(true, Ordering::Relaxed);
+                self.shared.answered.store(true, Ordering::Relaxed);
                 c
             }
         };
@@ -314,10 +319,11 @@ impl Wire {
 
     /// Returns a connection that is still good to the pool.
     fn give_back(&self, conn: Conn) {
-        let mut pool = lock(&self.pool);
-        if !pool.iter().any(|c| c.addr == conn.addr) {
-            pool.push(conn);
+        let mut pool = lock(&self.shared.pool);
+        if !pool.idle.iter().any(|c| c.addr == conn.addr) {
+            pool.idle.push(conn);
         }
+        self.shared.changed.notify_all();
     }
 
     /// Metadata for `topics` (none: brokers only), on any connection; a
