@@ -372,14 +372,17 @@ impl Kafka {
                 }
             }
         }
+        // librdkafka's describing and fetching at the same time.
         let (described_rd, committed_rd) = std::thread::scope(|s| {
-            let described_rd = match (describe_rd.is_empty(), fetch_rd.is_empty()) {
-                (true, _) => None,
-                (false, true) => Some(self.describe_groups_rd(&describe_rd, deadline)),
-                (false, false) => s.spawn(|| self.describe_groups_rd(&describe_rd, deadline)).join().ok(),
-            };
+            let both = !describe_rd.is_empty() && !fetch_rd.is_empty();
+            let describing = both.then(|| s.spawn(|| self.describe_groups_rd(&describe_rd, deadline)));
             let committed_rd =
                 if fetch_rd.is_empty() { Vec::new() } else { self.committed_offsets_rd(&fetch_rd, None, deadline) };
+            let described_rd = match describing {
+                Some(handle) => handle.join().ok(),
+                None if !describe_rd.is_empty() => Some(self.describe_groups_rd(&describe_rd, deadline)),
+                None => None,
+            };
             (described_rd, committed_rd)
         });
         committed.extend(committed_rd);
