@@ -75,6 +75,8 @@ fn join(
     let mut committed: BTreeMap<String, Result<Vec<CommittedOffset>, String>> = committed.into_iter().collect();
 
     let mut result = SourceResult::default();
+    // One allocation for every row, not a doubling per group.
+    result.rows.reserve(committed.values().map(|c| c.as_ref().map_or(0, Vec::len)).sum());
     for (id, description) in descriptions {
         let mut info = GroupInfo { source: Source::Kafka, group: id.clone(), state: None, members: None, error: None };
         // Rows of assigned partitions (with their owner), found again by key
