@@ -166,6 +166,8 @@ pub struct QueryArgs {
     pub timeout: Option<std::time::Duration>,
 
     /// Pass a librdkafka property through, e.g. -X debug=protocol (repeatable).
+    /// Properties other than debug, client.id, security.protocol=plaintext and
+    /// the socket timeouts make klag use librdkafka instead of its own requests.
     /// Applied after the options. Secret-bearing properties (passwords,
     /// passphrases, secrets, inline keys) are refused: see "Kafka security".
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = PropertyParser, global = true)]

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::fasthash::FastMap;
 use crate::trend::{GroupTrend, Trend};
 
 /// Where a committed position came from.
@@ -328,7 +329,7 @@ pub fn build_snapshot(
     offsets: &OffsetTable,
 ) -> Snapshot {
     // Looked up by (&str, partition): no key allocation per row.
-    let index: HashMap<(&str, i32), &LogOffsets> = offsets.iter().map(|((t, p), l)| ((t.as_str(), *p), l)).collect();
+    let index: FastMap<(&str, i32), &LogOffsets> = offsets.iter().map(|((t, p), l)| ((t.as_str(), *p), l)).collect();
     // Convert from the back and give memory back as the input shrinks, so the
     // two vectors never both hold every row: that was the peak at 100k rows.
     let mut committed = committed;
@@ -345,7 +346,7 @@ pub fn build_snapshot(
     Snapshot { taken_at, partitions, groups, errors: Vec::new(), warnings: Vec::new(), time_lag: false }
 }
 
-fn join_row(c: Committed, offsets: &HashMap<(&str, i32), &LogOffsets>) -> PartitionLag {
+fn join_row(c: Committed, offsets: &FastMap<(&str, i32), &LogOffsets>) -> PartitionLag {
     let mut flags = Vec::new();
     let log = offsets.get(&(c.topic.as_str(), c.partition)).copied();
     let (log_start, log_end) = log.map_or((None, None), |l| (l.start, l.end));
@@ -427,10 +428,12 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
             },
         );
     }
-    for p in partitions {
-        let s = by_group.entry((p.source, p.group.clone())).or_insert_with(|| GroupSummary {
-            group: p.group.clone(),
-            source: p.source,
+    // Rows come sorted by (source, group): one lookup per run of a group's rows.
+    for run in partitions.chunk_by(|a, b| a.source == b.source && a.group == b.group) {
+        let Some(first) = run.first() else { continue };
+        let s = by_group.entry((first.source, first.group.clone())).or_insert_with(|| GroupSummary {
+            group: first.group.clone(),
+            source: first.source,
             state: None,
             members: None,
             partitions: 0,
@@ -442,16 +445,18 @@ fn summarize(groups: Vec<GroupInfo>, partitions: &[PartitionLag]) -> Vec<GroupSu
             error: None,
             trend: None,
         });
-        s.partitions += 1;
-        if s.topology.is_none() {
-            s.topology = p.topology().map(str::to_string);
-        }
-        match p.lag {
-            Some(lag) => {
-                s.total_lag = Some(s.total_lag.unwrap_or(0).saturating_add(lag));
-                s.max_lag = Some(s.max_lag.map_or(lag, |m| m.max(lag)));
+        for p in run {
+            s.partitions += 1;
+            if s.topology.is_none() {
+                s.topology = p.topology().map(str::to_string);
             }
-            None => s.unmeasured += 1,
+            match p.lag {
+                Some(lag) => {
+                    s.total_lag = Some(s.total_lag.unwrap_or(0).saturating_add(lag));
+                    s.max_lag = Some(s.max_lag.map_or(lag, |m| m.max(lag)));
+                }
+                None => s.unmeasured += 1,
+            }
         }
     }
     by_group.into_values().collect()

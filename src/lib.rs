@@ -15,6 +15,7 @@ pub mod config_file;
 pub mod demo;
 pub mod ensembles;
 pub mod exit;
+pub mod fasthash;
 pub mod judge;
 pub mod kafka;
 pub mod lag;

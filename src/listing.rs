@@ -59,6 +59,7 @@ fn list_kafka(settings: &KafkaSettings, config: &Config, deadline: Instant, out:
         Ok(k) => k,
         Err(e) => return out.errors.push(e.to_string()),
     };
+    kafka.warm_up(deadline);
     let listings = match kafka.list_groups(deadline) {
         Ok((l, partial)) => {
             out.errors.extend(partial);

@@ -10,6 +10,7 @@ use chrono::Utc;
 use crate::brokers_zk::Bootstrap;
 use crate::config::{Config, ZkSources};
 use crate::ensembles::{run_bounded, Ensembles};
+use crate::fasthash::FastSet;
 use crate::kafka::{timestamps, Isolation, Kafka, KafkaSettings};
 use crate::lag::{build_snapshot, OffsetTable, Snapshot};
 use crate::sources::{kafka_groups, storm, trident, zk_consumers, Filter, SourceResult};
@@ -155,9 +156,12 @@ fn apply_filter(result: &mut SourceResult, filter: &Filter) {
 
 /// The distinct partitions named by a source result, in a stable order.
 pub fn partitions_of(read: &SourceResult) -> Vec<(String, i32)> {
-    let set: BTreeSet<(&str, i32)> =
+    // Many groups read the same partitions: dedupe first, sort what is left.
+    let set: FastSet<(&str, i32)> =
         read.rows.iter().filter(|r| !r.topic.is_empty()).map(|r| (r.topic.as_str(), r.partition)).collect();
-    set.into_iter().map(|(t, p)| (t.to_string(), p)).collect()
+    let mut distinct: Vec<(&str, i32)> = set.into_iter().collect();
+    distinct.sort_unstable();
+    distinct.into_iter().map(|(t, p)| (t.to_string(), p)).collect()
 }
 
 /// Joins what was read into a snapshot stamped now.

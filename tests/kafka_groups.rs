@@ -152,6 +152,19 @@ fn check_cluster(label: &str, bootstrap: &str) {
     assert_row(&doc, &trunc, &s.d, 0, Some(10), 30, 50, Some(40));
     assert_eq!(row(&doc, &trunc, &s.d, 0)["flags"], serde_json::json!(["out_of_range"]));
 
+    // librdkafka's path (any -X property klag's own client does not
+    // implement sends the run through it) measures the same.
+    let (rd, out) = klag_json(&[
+        "--bootstrap-server",
+        bootstrap,
+        "--group",
+        &format!("^{p}-"),
+        "-X",
+        "socket.keepalive.enable=true",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{label}: stderr {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!((&rd["partitions"], &rd["groups"]), (&doc["partitions"], &doc["groups"]), "{label}: both paths agree");
+
     // Only the topic filter's topic, and only groups that read it.
     let (doc, _) =
         klag_json(&["-b", bootstrap, "--group", &format!("^{p}-"), "--topic", &format!("^{}$", regex_escape(&s.b))]);
@@ -217,40 +230,66 @@ fn groups_are_measured_exactly_on_real_kafka() {
     }
 }
 
-/// Counts librdkafka's protocol requests of one kind in a debug log.
+/// Counts the requests of one kind in a `-X debug=protocol` log: librdkafka's
+/// lines and those of klag's own client, which logs in the same form.
 fn sent(stderr: &str, request: &str) -> usize {
     stderr.lines().filter(|l| l.contains("Sent") && l.contains(request)).count()
 }
 
+/// Every request of a `-X debug=protocol` log, by kind.
+fn requests(stderr: &str) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for l in stderr.lines() {
+        let Some((_, rest)) = l.split_once(": Sent ") else { continue };
+        let kind = rest.split_whitespace().next().unwrap_or("?").trim_end_matches("Request");
+        *kinds.entry(kind.to_string()).or_default() += 1;
+    }
+    kinds
+}
+
+/// Issue 6: the number of requests of a run is at most a constant per broker
+/// plus one per group, whatever the partitions: measured for 2 and 20 groups
+/// of 2 and 48 partitions each (the groups are Empty: nothing to describe).
 #[test]
-fn request_count_does_not_grow_with_partitions() {
+fn request_count_does_not_grow_with_groups_or_partitions() {
+    /// ApiVersions, Metadata twice, ListGroups, FindCoordinator,
+    /// ConsumerGroupDescribe, DescribeGroups, OffsetFetch, ListOffsets twice.
+    const PER_BROKER: usize = 10;
     for (label, bootstrap) in kafka_clusters() {
+        let brokers = consumer(&bootstrap, None).fetch_metadata(None, Duration::from_secs(10)).unwrap().brokers().len();
         let prefix = unique("rc");
-        let mut counts = Vec::new();
+        let mut seen = Vec::new();
         for partitions in [2usize, 48] {
             let topic = format!("{prefix}-t{partitions}");
-            let group = format!("{prefix}-g{partitions}");
             create_topic(&bootstrap, &topic, partitions as i32);
             produce(&bootstrap, &topic, &vec![3; partitions]);
             let offsets: Vec<(&str, i32, i64)> = (0..partitions as i32).map(|p| (topic.as_str(), p, 1)).collect();
-            commit(&bootstrap, &group, &offsets);
-            let (doc, out) = klag_json(&["-b", &bootstrap, "--group", &format!("^{group}$"), "-X", "debug=protocol"]);
-            assert_eq!(doc["partitions"].as_array().unwrap().len(), partitions);
-            assert_eq!(group_of(&doc)["total_lag"], 2 * partitions as i64);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            counts.push((sent(&stderr, "ListOffsets"), sent(&stderr, "OffsetFetch")));
-            // An Empty group has no members to describe: its state comes from the listing.
-            assert_eq!(sent(&stderr, "DescribeGroups") + sent(&stderr, "ConsumerGroupDescribe"), 0, "{label}");
+            for groups in [2usize, 20] {
+                let gp = format!("{prefix}-p{partitions}-g{groups}-");
+                for g in 0..groups {
+                    commit(&bootstrap, &format!("{gp}{g}"), &offsets);
+                }
+                let (doc, out) = klag_json(&["-b", &bootstrap, "--group", &format!("^{gp}"), "-X", "debug=protocol"]);
+                assert_eq!(out.status.code(), Some(0), "{label}: {}", String::from_utf8_lossy(&out.stderr));
+                assert_eq!(doc["partitions"].as_array().unwrap().len(), groups * partitions);
+                assert!(doc["groups"].as_array().unwrap().iter().all(|g| g["total_lag"] == 2 * partitions as i64));
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let kinds = requests(&stderr);
+                let total: usize = kinds.values().sum();
+                eprintln!("{label}: {groups} groups x {partitions} partitions, {brokers} broker(s): {total} requests {kinds:?}");
+                assert!(total > 0, "{label}: no requests seen in the debug log");
+                assert!(total <= PER_BROKER * brokers + groups, "{label}: {total} requests: {kinds:?}");
+                // One OffsetFetch per coordinator and two ListOffsets per
+                // leader, whatever the groups and partitions.
+                assert!(sent(&stderr, "OffsetFetch") <= brokers, "{label}: {kinds:?}");
+                assert!(sent(&stderr, "ListOffsets") <= 2 * brokers, "{label}: {kinds:?}");
+                // An Empty group has no members to describe: its state comes from the listing.
+                assert_eq!(sent(&stderr, "DescribeGroups") + sent(&stderr, "ConsumerGroupDescribe"), 0, "{label}");
+                seen.push(total);
+            }
         }
-        eprintln!("{label}: (ListOffsets, OffsetFetch) sent for 2 and 48 partitions: {counts:?}");
-        assert!(counts[0].0 > 0 && counts[0].1 > 0, "{label}: no requests seen in the debug log: {counts:?}");
-        assert_eq!(counts[0], counts[1], "{label}: request count grew with partitions");
-        assert_eq!(counts[1].1, 1, "{label}: one OffsetFetch per group");
+        eprintln!("{label}: requests per run for (2, 20 groups) x (2, 48 partitions): {seen:?}");
     }
-}
-
-fn group_of(doc: &Value) -> &Value {
-    &doc["groups"][0]
 }
 
 /// With an open transaction the high watermark runs ahead of the last stable

@@ -261,6 +261,16 @@ impl Drop for Conf {
     }
 }
 
+/// Checks `(key, value, hide_value)` properties as [`Client::new`] would
+/// set them, without creating a client.
+pub(crate) fn check_properties(props: &[(&str, &str, bool)]) -> Result<(), String> {
+    let mut conf = Conf::new()?;
+    for (k, v, hide) in props {
+        conf.set(k, v, *hide)?;
+    }
+    Ok(())
+}
+
 /// One librdkafka client handle.
 pub(crate) struct Client {
     rk: NonNull<rd::rd_kafka_t>,

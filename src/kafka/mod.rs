@@ -1,13 +1,21 @@
 //! Talking to Kafka brokers: group discovery, committed offsets and log offsets.
 //!
 //! One [`Kafka`] client serves the whole run. Every call takes a deadline and
-//! returns by it. The librdkafka admin calls behind it live in `admin`.
+//! returns by it. The librdkafka admin calls behind it live in `admin`; group
+//! descriptions and committed offsets go through klag's own client in `wire`
+//! when the connection is plain TCP and the brokers are Kafka 3.0 or newer
+//! (librdkafka's admin calls take one group each).
 //!
-//! Request counts (what `-X debug=protocol` shows):
+//! Request counts (what `-X debug=protocol` shows; `wire` logs its own
+//! requests in the same style):
 //! - [`Kafka::list_groups`]: one ListGroups per broker.
-//! - [`Kafka::describe_groups`]: one DescribeGroups per group (at its coordinator).
-//! - [`Kafka::committed_offsets`]: one FindCoordinator (unless cached) and one
-//!   OffsetFetch per group, all groups in flight at once.
+//! - [`Kafka::describe_and_fetch`] (and [`Kafka::describe_groups`],
+//!   [`Kafka::committed_offsets`]) through `wire`: one ApiVersions per
+//!   connection, one FindCoordinator for all groups, and per coordinator one
+//!   DescribeGroups (plus one ConsumerGroupDescribe where the broker has it)
+//!   and one OffsetFetch for all its groups. Through librdkafka: one
+//!   DescribeGroups and one FindCoordinator (unless cached) plus one
+//!   OffsetFetch per group.
 //! - [`Kafka::log_offsets`]: one ListOffsets per partition leader for the log
 //!   start and one for the log end, both in flight at once (plus a Metadata
 //!   request for unknown leaders).
@@ -20,18 +28,22 @@ mod admin;
 mod records;
 mod security;
 pub mod timestamps;
+mod wire;
 
 pub use security::{Protocol, SaslMechanism, Secret, Security};
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::lag::{LogOffsets, OffsetTable};
 
 use admin::{AdminOp, Client, Event, Options, PartEntry, Queue, Spec};
+use wire::ListFailure;
 
 const LIST_OFFSETS: &str = "ListOffsets";
+const LIST_GROUPS: &str = "ListConsumerGroups";
 
 /// How to reach the cluster.
 #[derive(Debug, Clone)]
@@ -98,6 +110,12 @@ pub struct CommittedOffset {
 /// One group's outcome: its id and its result, or why it failed.
 pub type PerGroup<T> = (String, Result<T, String>);
 
+/// Descriptions of groups, or why none could be had at all.
+pub type Described = Result<Vec<PerGroup<GroupDescription>>, KafkaError>;
+
+/// Log start (index 0) and end (1) offsets by partition.
+type PerSpec = [HashMap<(String, i32), Result<i64, Fail>>; 2];
+
 /// Why a Kafka call failed as a whole. Every message names the bootstrap
 /// address; no message contains a property value.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +147,30 @@ pub fn is_secret_property(key: &str) -> bool {
     ["password", "passphrase", "secret", "key.pem", "sasl.oauthbearer.config", "sasl.jaas"]
         .iter()
         .any(|s| k.contains(s))
+}
+
+/// Settings for klag's own group-phase client, or `None` when the connection
+/// needs what only librdkafka implements. The one place that decides: every
+/// field of [`KafkaSettings`] is looked at (a new one, e.g. TLS or SASL
+/// options, fails to compile here until it is), and every `-X` property must
+/// be one `wire` knows to leave connections plain.
+fn plain_wire_settings(settings: &KafkaSettings, bootstrap: &str) -> Option<wire::Settings> {
+    let KafkaSettings { bootstrap: _, timeout: _, security, properties } = settings;
+    // TLS and SASL are librdkafka's.
+    if security.protocol() != Protocol::Plaintext {
+        return None;
+    }
+    wire::Settings::plain(bootstrap, properties)
+}
+
+/// librdkafka's message for a client it could not create, with a hint where
+/// OpenSSL says only "PEM lib" (a missing or wrong key password).
+fn client_error(mut message: String) -> String {
+    if message.contains("ssl.key.location") {
+        message += " (is the key encrypted? its password comes from KLAG_SSL_KEY_PASSWORD or \
+                    --ssl-key-password-file)";
+    }
+    message
 }
 
 /// "10s", "2.5s", "0.1s".
@@ -169,8 +211,14 @@ fn base_properties(settings: &KafkaSettings) -> Vec<(&'static str, String)> {
 
 /// One client for the whole run.
 pub struct Kafka {
-    client: Client,
+    /// librdkafka: created by `connect`, or at first use when klag's own
+    /// client serves the run (then often never).
+    client: OnceLock<Result<Client, String>>,
+    /// librdkafka properties `(key, value, secret)`, for that first use.
+    props: Vec<(String, String, bool)>,
     bootstrap: String,
+    /// klag's own client, when the connection is plain TCP.
+    wire: Option<wire::Wire>,
 }
 
 impl std::fmt::Debug for Kafka {
@@ -200,15 +248,42 @@ impl Kafka {
         for (k, v) in &settings.properties {
             props.push((k.as_str(), v.as_str(), is_secret_property(k)));
         }
-        let client = Client::new(&props).map_err(|mut message| {
-            // OpenSSL says only "PEM lib" for a missing or wrong key password.
-            if message.contains("ssl.key.location") {
-                message += " (is the key encrypted? its password comes from KLAG_SSL_KEY_PASSWORD or \
-                            --ssl-key-password-file)";
-            }
-            config_err(message)
-        })?;
-        Ok(Kafka { client, bootstrap })
+        let wire = plain_wire_settings(settings, &bootstrap).map(wire::Wire::new);
+        let client = OnceLock::new();
+        if wire.is_some() {
+            // Checked now (a bad property is a usage error), created at first use.
+            admin::check_properties(&props).map_err(config_err)?;
+        } else {
+            let _ = client.set(Ok(Client::new(&props).map_err(|m| config_err(client_error(m)))?));
+        }
+        let props = props.into_iter().map(|(k, v, h)| (k.to_string(), v.to_string(), h)).collect();
+        Ok(Kafka { client, props, bootstrap, wire })
+    }
+
+    /// librdkafka's client, created on first use.
+    fn rd(&self) -> Result<&Client, KafkaError> {
+        let client = self.client.get_or_init(|| {
+            let props: Vec<(&str, &str, bool)> =
+                self.props.iter().map(|(k, v, h)| (k.as_str(), v.as_str(), *h)).collect();
+            Client::new(&props).map_err(client_error)
+        });
+        client
+            .as_ref()
+            .map_err(|message| KafkaError::Config { bootstrap: self.bootstrap.clone(), message: message.clone() })
+    }
+
+    /// Whether any broker ever answered (klag's client or librdkafka's Metadata).
+    fn has_metadata(&self) -> bool {
+        self.wire.as_ref().is_some_and(wire::Wire::answered)
+            || matches!(self.client.get(), Some(Ok(c)) if c.has_metadata())
+    }
+
+    /// Starts opening klag's own connections, so they are ready for the
+    /// first request. No effect on the librdkafka path.
+    pub fn warm_up(&self, deadline: Instant) {
+        if let Some(w) = &self.wire {
+            w.warm_up(deadline);
+        }
     }
 
     /// The bootstrap address errors name.
@@ -226,33 +301,61 @@ impl Kafka {
     /// the requests that follow, and the groups that broker coordinates are
     /// reported as missing from the listing.
     pub fn list_groups(&self, deadline: Instant) -> Result<(Vec<GroupListing>, Vec<String>), KafkaError> {
-        const REQ: &str = "ListConsumerGroups";
         let start = Instant::now();
         let deadline = start + deadline.saturating_duration_since(start) / 2;
-        let queue = self.queue(REQ)?;
-        let opts = self.options(REQ, AdminOp::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline)?;
-        admin::list_groups(&self.client, &queue, &opts);
-        let ev = self.expect_event(REQ, queue.next(deadline), start, deadline)?;
-        let (listings, errors) = ev.group_listings().ok_or_else(|| self.unexpected(REQ, &ev))?;
-        // librdkafka's per-broker errors do not say which broker failed.
-        if listings.is_empty() && !errors.is_empty() {
-            if errors.iter().all(|(code, _)| *code == admin::ERR_TIMED_OUT) {
-                let text = errors.into_iter().next().map(|(_, t)| t);
-                return Err(self.timeout(REQ, start, deadline, text));
+        if let Some(w) = &self.wire {
+            match w.list_groups(deadline) {
+                Ok(listing) => return self.listed(listing.groups, listing.failures, start, deadline),
+                Err(wire::Unusable::Timeout(detail)) => {
+                    return Err(self.no_answer_error(LIST_GROUPS, start, deadline, &detail))
+                }
+                Err(wire::Unusable::Fallback(_)) => {}
             }
-            return Err(self.request_error(REQ, summarize(errors.into_iter().map(|(_, t)| t))));
         }
+        let queue = self.queue(LIST_GROUPS)?;
+        let opts = self.options(LIST_GROUPS, AdminOp::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPS, deadline)?;
+        admin::list_groups(self.rd()?, &queue, &opts);
+        let ev = self.expect_event(LIST_GROUPS, queue.next(deadline), start, deadline)?;
+        let (listings, errors) = ev.group_listings().ok_or_else(|| self.unexpected(LIST_GROUPS, &ev))?;
+        // librdkafka's per-broker errors do not say which broker failed.
+        let errors = errors
+            .into_iter()
+            .map(|(code, text)| {
+                let how = if code == admin::ERR_TIMED_OUT { ListFailure::Timeout } else { ListFailure::Error };
+                (how, text)
+            })
+            .collect();
+        self.listed(listings, errors, start, deadline)
+    }
+
+    /// A listing with the brokers that failed it: an error when none
+    /// answered, else the listing and a message per failure.
+    fn listed(
+        &self,
+        listings: Vec<GroupListing>,
+        errors: Vec<(ListFailure, String)>,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<(Vec<GroupListing>, Vec<String>), KafkaError> {
+        if listings.is_empty() && !errors.is_empty() {
+            if errors.iter().all(|(how, _)| *how == ListFailure::Timeout) {
+                let text = errors.into_iter().next().map(|(_, t)| t);
+                return Err(self.timeout(LIST_GROUPS, start, deadline, text));
+            }
+            return Err(self.request_error(LIST_GROUPS, summarize(errors.into_iter().map(|(_, t)| t))));
+        }
+        let b = &self.bootstrap;
         let partial = errors
             .into_iter()
-            .map(|(code, text)| match code {
-                admin::ERR_TIMED_OUT => {
-                    format!(
-                        "a broker of {} did not answer ListGroups in time: the groups it coordinates are not listed ({text}{})",
-                        self.bootstrap,
-                        self.client_hint()
-                    )
+            .map(|(how, text)| match how {
+                ListFailure::Timeout => format!(
+                    "a broker of {b} did not answer ListGroups in time: the groups it coordinates are not listed ({text}{})",
+                    self.client_hint()
+                ),
+                ListFailure::NoAnswer => {
+                    format!("a broker of {b} did not answer ListGroups: the groups it coordinates are not listed ({text})")
                 }
-                _ => format!("a broker of {} failed ListGroups: {text}", self.bootstrap),
+                ListFailure::Error => format!("a broker of {b} failed ListGroups: {text}"),
             })
             .collect();
         Ok((listings, partial))
@@ -260,6 +363,137 @@ impl Kafka {
 
     /// Describes `ids` in one call. One entry per distinct id, in input order.
     pub fn describe_groups(
+        &self,
+        ids: &[String],
+        deadline: Instant,
+    ) -> Result<Vec<PerGroup<GroupDescription>>, KafkaError> {
+        self.describe_and_fetch(ids, &[], deadline).0
+    }
+
+    /// Describes the groups `describe` and fetches the committed offsets of
+    /// every partition of the groups `fetch`, all at once. One entry per
+    /// distinct id, in input order, in each result. Only partitions with a
+    /// commit are returned by the broker.
+    ///
+    /// Through klag's own client when it can serve the call (see `wire`);
+    /// groups it cannot serve (an old coordinator), or every group when the
+    /// connection is not plain TCP or the brokers are older than Kafka 3.0,
+    /// through librdkafka.
+    pub fn describe_and_fetch(
+        &self,
+        describe: &[String],
+        fetch: &[String],
+        deadline: Instant,
+    ) -> (Described, Vec<PerGroup<Vec<CommittedOffset>>>) {
+        let start = Instant::now();
+        let (describe, fetch) = (dedupe(describe), dedupe(fetch));
+        let mut described: HashMap<String, Result<GroupDescription, String>> = HashMap::new();
+        let mut committed: HashMap<String, Result<Vec<CommittedOffset>, String>> = HashMap::new();
+        // What librdkafka serves: everything, unless klag's client takes it.
+        let (mut describe_rd, mut fetch_rd) = (describe.clone(), fetch.clone());
+        if let (Some(w), false) = (&self.wire, describe.is_empty() && fetch.is_empty()) {
+            match w.read(&describe, &fetch, deadline) {
+                Ok(outcome) => {
+                    for (id, r) in outcome.described {
+                        described.insert(id, r.map_err(|f| self.wire_error(f, start, deadline)));
+                    }
+                    for (id, r) in outcome.committed {
+                        committed.insert(id, r.map_err(|f| self.wire_error(f, start, deadline)));
+                    }
+                    (describe_rd, fetch_rd) = (outcome.describe_elsewhere, outcome.fetch_elsewhere);
+                }
+                Err(wire::Unusable::Fallback(_)) => {}
+                Err(wire::Unusable::Timeout(detail)) => {
+                    let e = self.no_answer_error("DescribeGroups", start, deadline, &detail).to_string();
+                    described.extend(describe.iter().map(|id| (id.clone(), Err(e.clone()))));
+                    let e = self.no_answer_error("OffsetFetch", start, deadline, &detail).to_string();
+                    committed.extend(fetch.iter().map(|id| (id.clone(), Err(e.clone()))));
+                    (describe_rd, fetch_rd) = (Vec::new(), Vec::new());
+                }
+            }
+        }
+        // librdkafka's describing and fetching at the same time.
+        let (described_rd, committed_rd) = std::thread::scope(|s| {
+            let both = !describe_rd.is_empty() && !fetch_rd.is_empty();
+            let describing = both.then(|| s.spawn(|| self.describe_groups_rd(&describe_rd, deadline)));
+            let committed_rd =
+                if fetch_rd.is_empty() { Vec::new() } else { self.committed_offsets_rd(&fetch_rd, None, deadline) };
+            let described_rd = match describing {
+                Some(handle) => handle.join().ok(),
+                None if !describe_rd.is_empty() => Some(self.describe_groups_rd(&describe_rd, deadline)),
+                None => None,
+            };
+            (described_rd, committed_rd)
+        });
+        committed.extend(committed_rd);
+        let described = match described_rd {
+            // librdkafka failed as a whole while serving every group: so does the call.
+            Some(Err(e)) if describe_rd.len() == describe.len() => Err(e),
+            Some(Err(e)) => {
+                let e = e.to_string();
+                described.extend(describe_rd.into_iter().map(|id| (id, Err(e.clone()))));
+                Ok(described)
+            }
+            Some(Ok(d)) => {
+                described.extend(d);
+                Ok(described)
+            }
+            None if !describe_rd.is_empty() => {
+                let e = "describing groups failed".to_string();
+                described.extend(describe_rd.into_iter().map(|id| (id, Err(e.clone()))));
+                Ok(described)
+            }
+            None => Ok(described),
+        };
+        let described = described.map(|mut map| {
+            describe
+                .into_iter()
+                .map(|id| {
+                    let r =
+                        map.remove(&id).unwrap_or_else(|| Err("no description returned for this group".to_string()));
+                    (id, r)
+                })
+                .collect()
+        });
+        let timeout = || self.timeout("OffsetFetch", start, deadline, None).to_string();
+        let committed = fetch
+            .into_iter()
+            .map(|id| {
+                let r = committed.remove(&id).unwrap_or_else(|| Err(timeout()));
+                (id, r)
+            })
+            .collect();
+        (described, committed)
+    }
+
+    /// A group's failure in klag's client, as a message naming the cluster.
+    fn wire_error(&self, fail: wire::Fail, start: Instant, deadline: Instant) -> String {
+        let bootstrap = self.bootstrap.clone();
+        let e = match fail {
+            wire::Fail::Broker { request, detail } | wire::Fail::Failed { request, detail } => {
+                KafkaError::Request { request, bootstrap, detail }
+            }
+            wire::Fail::Timeout { request, detail } => {
+                KafkaError::Timeout { request, bootstrap, elapsed: deadline.saturating_duration_since(start), detail }
+            }
+        };
+        e.to_string()
+    }
+
+    /// No bootstrap broker answered klag's client in time: a timeout of
+    /// `request`, or "no broker answered" when librdkafka never had an answer either.
+    fn no_answer_error(&self, request: &'static str, start: Instant, deadline: Instant, detail: &str) -> KafkaError {
+        let (bootstrap, elapsed, detail) =
+            (self.bootstrap.clone(), deadline.saturating_duration_since(start), detail.to_string());
+        if self.has_metadata() {
+            KafkaError::Timeout { request, bootstrap, elapsed, detail }
+        } else {
+            KafkaError::NoAnswer { bootstrap, elapsed, detail }
+        }
+    }
+
+    /// DescribeConsumerGroups through librdkafka, one call for `ids`.
+    fn describe_groups_rd(
         &self,
         ids: &[String],
         deadline: Instant,
@@ -280,7 +514,7 @@ impl Kafka {
         if !send.is_empty() {
             let queue = self.queue(REQ)?;
             let opts = self.options(REQ, AdminOp::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS, deadline)?;
-            admin::describe_groups(&self.client, &queue, &opts, &send);
+            admin::describe_groups(self.rd()?, &queue, &opts, &send);
             let ev = self.expect_event(REQ, queue.next(deadline), start, deadline)?;
             let descs = ev.group_descriptions().ok_or_else(|| self.unexpected(REQ, &ev))?;
             for (id, d) in descs {
@@ -318,6 +552,19 @@ impl Kafka {
         partitions: Option<&[(String, i32)]>,
         deadline: Instant,
     ) -> Vec<PerGroup<Vec<CommittedOffset>>> {
+        match partitions {
+            None => self.describe_and_fetch(&[], ids, deadline).1,
+            Some(_) => self.committed_offsets_rd(ids, partitions, deadline),
+        }
+    }
+
+    /// ListConsumerGroupOffsets through librdkafka, one call per group.
+    fn committed_offsets_rd(
+        &self,
+        ids: &[String],
+        partitions: Option<&[(String, i32)]>,
+        deadline: Instant,
+    ) -> Vec<PerGroup<Vec<CommittedOffset>>> {
         const REQ: &str = "ListConsumerGroupOffsets";
         let start = Instant::now();
         let ids = dedupe(ids);
@@ -329,8 +576,8 @@ impl Kafka {
             Err(e) => return ids.into_iter().map(|id| (id, Err(e.clone()))).collect(),
         };
         let mut results: Vec<Option<Result<Vec<CommittedOffset>, String>>> = vec![None; ids.len()];
-        let queue = match self.queue(REQ) {
-            Ok(q) => q,
+        let (client, queue) = match self.rd().and_then(|c| Ok((c, self.queue(REQ)?))) {
+            Ok(cq) => cq,
             Err(e) => return ids.into_iter().map(|id| (id, Err(e.to_string()))).collect(),
         };
         let mut pending = 0usize;
@@ -338,9 +585,9 @@ impl Kafka {
             let sent =
                 CString::new(id.as_str()).map_err(|_| "group id contains a NUL byte".to_string()).and_then(|c| {
                     let op = AdminOp::RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS;
-                    let mut opts = Options::new(&self.client, op, admin_timeout(deadline))?;
+                    let mut opts = Options::new(client, op, admin_timeout(deadline))?;
                     opts.set_tag(i + 1);
-                    admin::list_group_offsets(&self.client, &queue, &opts, &c, list.as_ref())
+                    admin::list_group_offsets(client, &queue, &opts, &c, list.as_ref())
                 });
             match sent {
                 Ok(()) => pending += 1,
@@ -417,56 +664,19 @@ impl Kafka {
         }
         let all: Vec<(CString, i32)> = topics.iter().flatten().cloned().collect();
         let read_committed = isolation == Isolation::ReadCommitted;
-        let specs = [Spec::Earliest, Spec::Latest];
         let mut per_spec: [HashMap<(String, i32), Result<i64, Fail>>; 2] = [HashMap::new(), HashMap::new()];
-
-        // Both specs for all partitions at once. librdkafka fails a whole
-        // ListOffsets when no partition has a leader ("No leaders found"),
-        // and waits until its timeout when a topic's metadata stays in a
-        // transient error (e.g. LEADER_NOT_AVAILABLE while being created),
-        // failing every partition. So with several topics the first attempt
-        // gets half the time, and a failed spec is asked again per topic.
-        let first_deadline =
-            if topics.len() > 1 { start + deadline.saturating_duration_since(start) / 2 } else { deadline };
-        let mut retry: Vec<usize> = Vec::new();
-        {
-            let queue = self.queue(LIST_OFFSETS)?;
-            for (i, spec) in specs.iter().enumerate() {
-                self.send_list_offsets(&queue, &all, *spec, read_committed, i + 1, first_deadline)?;
-            }
-            for (i, outcome) in self.collect(&queue, specs.len(), first_deadline).into_iter().enumerate() {
-                match self.list_offsets_result(outcome, start, deadline) {
-                    Ok(entries) => absorb(&mut per_spec[i], entries, &self.no_answer()),
-                    Err((fail, answered)) => {
-                        if answered && topics.len() > 1 {
-                            retry.push(i);
-                        }
-                        for (t, p) in &all {
-                            per_spec[i].insert((lossy(t), *p), Err(fail.clone()));
-                        }
-                    }
+        match self.wire.as_ref().map(|w| w.list_offsets(&by_topic(&topics), read_committed, deadline)) {
+            Some(Ok(found)) => {
+                for (key, [s, e]) in found {
+                    per_spec[0].insert(key.clone(), s.map_err(|f| self.offset_fail(f, start, deadline)));
+                    per_spec[1].insert(key, e.map_err(|f| self.offset_fail(f, start, deadline)));
                 }
             }
-        }
-        if !retry.is_empty() && Instant::now() < deadline {
-            let queue = self.queue(LIST_OFFSETS)?;
-            let mut jobs = Vec::new();
-            for &s in &retry {
-                for (k, parts) in topics.iter().enumerate() {
-                    jobs.push((s, k));
-                    self.send_list_offsets(&queue, parts, specs[s], read_committed, jobs.len(), deadline)?;
-                }
+            Some(Err(wire::Unusable::Timeout(detail))) => {
+                return Err(self.no_answer_error(LIST_OFFSETS, start, deadline, &detail));
             }
-            let outcomes = self.collect(&queue, jobs.len(), deadline);
-            for ((s, k), outcome) in jobs.into_iter().zip(outcomes) {
-                match self.list_offsets_result(outcome, start, deadline) {
-                    Ok(entries) => absorb(&mut per_spec[s], entries, &self.no_answer()),
-                    Err((fail, _)) => {
-                        for (t, p) in &topics[k] {
-                            per_spec[s].insert((lossy(t), *p), Err(fail.clone()));
-                        }
-                    }
-                }
+            Some(Err(wire::Unusable::Fallback(_))) | None => {
+                per_spec = self.list_offsets_rd(&topics, &all, read_committed, start, deadline)?;
             }
         }
 
@@ -500,6 +710,86 @@ impl Kafka {
         }
     }
 
+    /// Log start and end offsets through librdkafka.
+    fn list_offsets_rd(
+        &self,
+        topics: &[Vec<(CString, i32)>],
+        all: &[(CString, i32)],
+        read_committed: bool,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<PerSpec, KafkaError> {
+        let specs = [Spec::Earliest, Spec::Latest];
+        let mut per_spec: [HashMap<(String, i32), Result<i64, Fail>>; 2] = [HashMap::new(), HashMap::new()];
+        // Both specs for all partitions at once. librdkafka fails a whole
+        // ListOffsets when no partition has a leader ("No leaders found"),
+        // and waits until its timeout when a topic's metadata stays in a
+        // transient error (e.g. LEADER_NOT_AVAILABLE while being created),
+        // failing every partition. So with several topics the first attempt
+        // gets half the time, and a failed spec is asked again per topic.
+        let first_deadline =
+            if topics.len() > 1 { start + deadline.saturating_duration_since(start) / 2 } else { deadline };
+        let mut retry: Vec<usize> = Vec::new();
+        {
+            let queue = self.queue(LIST_OFFSETS)?;
+            for (i, spec) in specs.iter().enumerate() {
+                self.send_list_offsets(&queue, all, *spec, read_committed, i + 1, first_deadline)?;
+            }
+            for (i, outcome) in self.collect(&queue, specs.len(), first_deadline).into_iter().enumerate() {
+                match self.list_offsets_result(outcome, start, deadline) {
+                    Ok(entries) => absorb(&mut per_spec[i], entries, &self.no_answer()),
+                    Err((fail, answered)) => {
+                        if answered && topics.len() > 1 {
+                            retry.push(i);
+                        }
+                        for (t, p) in all {
+                            per_spec[i].insert((lossy(t), *p), Err(fail.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        if !retry.is_empty() && Instant::now() < deadline {
+            let queue = self.queue(LIST_OFFSETS)?;
+            let mut jobs = Vec::new();
+            for &s in &retry {
+                for (k, parts) in topics.iter().enumerate() {
+                    jobs.push((s, k));
+                    self.send_list_offsets(&queue, parts, specs[s], read_committed, jobs.len(), deadline)?;
+                }
+            }
+            let outcomes = self.collect(&queue, jobs.len(), deadline);
+            for ((s, k), outcome) in jobs.into_iter().zip(outcomes) {
+                match self.list_offsets_result(outcome, start, deadline) {
+                    Ok(entries) => absorb(&mut per_spec[s], entries, &self.no_answer()),
+                    Err((fail, _)) => {
+                        for (t, p) in &topics[k] {
+                            per_spec[s].insert((lossy(t), *p), Err(fail.clone()));
+                        }
+                    }
+                }
+            }
+        }
+
+        Ok(per_spec)
+    }
+
+    /// A wire failure of one offset in the terms of librdkafka's path.
+    fn offset_fail(&self, f: wire::OffsetFail, start: Instant, deadline: Instant) -> Fail {
+        match f {
+            wire::OffsetFail::Broker(text) => Fail::other(text),
+            wire::OffsetFail::NoAnswer(detail) => {
+                Fail { text: format!("no answer from the partition leader ({detail})"), timeout: true }
+            }
+            wire::OffsetFail::Timeout(detail) => Fail::timeout(KafkaError::Timeout {
+                request: LIST_OFFSETS,
+                bootstrap: self.bootstrap.clone(),
+                elapsed: deadline.saturating_duration_since(start),
+                detail,
+            }),
+        }
+    }
+
     fn send_list_offsets(
         &self,
         queue: &Queue<'_>,
@@ -512,7 +802,7 @@ impl Kafka {
         let mut opts = self.options(LIST_OFFSETS, AdminOp::RD_KAFKA_ADMIN_OP_LISTOFFSETS, deadline)?;
         opts.set_tag(tag);
         opts.set_read_committed(read_committed).map_err(|e| self.request_error(LIST_OFFSETS, e))?;
-        admin::list_offsets(&self.client, queue, &opts, parts, spec).map_err(|e| self.request_error(LIST_OFFSETS, e))
+        admin::list_offsets(self.rd()?, queue, &opts, parts, spec).map_err(|e| self.request_error(LIST_OFFSETS, e))
     }
 
     /// Waits for the events tagged `1..=n` on `queue`; index `i` holds tag `i + 1`.
@@ -560,11 +850,11 @@ impl Kafka {
     }
 
     fn queue(&self, req: &'static str) -> Result<Queue<'_>, KafkaError> {
-        Queue::new(&self.client).map_err(|e| self.request_error(req, e))
+        Queue::new(self.rd()?).map_err(|e| self.request_error(req, e))
     }
 
     fn options(&self, req: &'static str, op: AdminOp, deadline: Instant) -> Result<Options<'_>, KafkaError> {
-        Options::new(&self.client, op, admin_timeout(deadline)).map_err(|e| self.request_error(req, e))
+        Options::new(self.rd()?, op, admin_timeout(deadline)).map_err(|e| self.request_error(req, e))
     }
 
     fn expect_event<'c>(
@@ -592,13 +882,13 @@ impl Kafka {
     /// A timeout of a call that started at `start` and had until `deadline`,
     /// explained by librdkafka's message and the client's latest errors.
     fn timeout(&self, req: &'static str, start: Instant, deadline: Instant, detail: Option<String>) -> KafkaError {
-        if let Some(detail) = self.client.auth_failure() {
+        if let Some(detail) = self.client.get().and_then(|c| c.as_ref().ok()).and_then(Client::auth_failure) {
             return KafkaError::Auth { bootstrap: self.bootstrap.clone(), detail };
         }
         let detail = detail.unwrap_or_else(|| "Local: Timed out".to_string()) + &self.client_hint();
         let bootstrap = self.bootstrap.clone();
         let elapsed = deadline.saturating_duration_since(start);
-        if self.client.has_metadata() {
+        if self.has_metadata() {
             KafkaError::Timeout { request: req, bootstrap, elapsed, detail }
         } else {
             KafkaError::NoAnswer { bootstrap, elapsed, detail }
@@ -612,8 +902,9 @@ impl Kafka {
 
     /// "; last client error: ..." (naming the broker that failed), or "".
     fn client_hint(&self) -> String {
-        self.client.serve();
-        let recent = self.client.recent_errors();
+        let Some(Ok(client)) = self.client.get() else { return String::new() };
+        client.serve();
+        let recent = client.recent_errors();
         // "N/M brokers are down" only adds something when nothing else was said.
         let telling = recent.iter().rfind(|e| !e.ends_with("brokers are down"));
         match telling.or(recent.last()) {
@@ -664,6 +955,17 @@ fn absorb(map: &mut HashMap<(String, i32), Result<i64, Fail>>, entries: Vec<Part
         };
         map.insert((e.topic, e.partition), r);
     }
+}
+
+/// Partitions by topic name, for klag's client.
+fn by_topic(topics: &[Vec<(CString, i32)>]) -> Vec<(String, Vec<i32>)> {
+    topics
+        .iter()
+        .filter_map(|parts| {
+            let (first, _) = parts.first()?;
+            Some((lossy(first), parts.iter().map(|(_, p)| *p).collect()))
+        })
+        .collect()
 }
 
 fn lossy(s: &CString) -> String {
