@@ -30,13 +30,17 @@ pub(crate) enum ListFailure {
     Error,
 }
 
-/// One broker's answer.
+/// One broker's answer: the groups it listed (kept alongside an error, as
+/// librdkafka keeps them: a broker still loading some groups lists the
+/// others), and what went wrong.
 enum Listed {
-    Groups(Vec<messages::ListedGroup>),
-    Failed(ListFailure, String),
+    Answer(Vec<messages::ListedGroup>, Option<(ListFailure, String)>),
     /// The broker has no ListGroups v4.
     Unsupported,
 }
+
+/// How long a broker still loading its groups is asked again.
+const LOADING_RETRY: Duration = Duration::from_secs(1);
 
 impl Wire {
     /// Every consumer group (and simple group) of the cluster, by `deadline`.
@@ -47,12 +51,13 @@ impl Wire {
         let mut seen = HashSet::new();
         let mut coordinators = lock(&self.coordinators);
         for (node, answer) in brokers.iter().zip(answers) {
-            match answer.unwrap_or(Listed::Failed(ListFailure::Error, "internal error".into())) {
+            let failed = (ListFailure::Error, format!("{}: internal error", node.label()));
+            match answer.unwrap_or(Listed::Answer(Vec::new(), Some(failed))) {
                 Listed::Unsupported => {
                     return Err(Unusable::Fallback(format!("{} has no ListGroups v4", node.label())))
                 }
-                Listed::Failed(how, detail) => listing.failures.push((how, detail)),
-                Listed::Groups(groups) => {
+                Listed::Answer(groups, failure) => {
+                    listing.failures.extend(failure);
                     for g in groups {
                         // librdkafka lists consumer groups and simple (protocol-less) ones.
                         let is_simple = g.protocol_type.is_empty();
@@ -85,24 +90,27 @@ impl Wire {
         Ok(nodes)
     }
 
-    /// ListGroups on one broker; a coordinator still loading its groups is
-    /// asked again until `deadline`.
+    /// ListGroups on one broker. A broker still loading groups is asked
+    /// again for a while, a connection that breaks is opened once more.
     fn list_one(&self, node: &Node, deadline: Instant) -> Listed {
         let failed = |e: ConnError| {
             let how = if let ConnError::Timeout(_) = e { ListFailure::Timeout } else { ListFailure::NoAnswer };
-            Listed::Failed(how, e.to_string())
+            Some((how, e.to_string()))
         };
-        let mut conn = match self.conn_to(node, deadline) {
-            Ok(c) => c,
-            Err(e) => return failed(e),
-        };
-        if !conn.versions.supports(messages::LIST_GROUPS, messages::LIST_GROUPS_VERSION) {
-            self.give_back(conn);
-            return Listed::Unsupported;
-        }
         let body = messages::list_groups_request();
+        let retry_until = deadline.min(Instant::now() + LOADING_RETRY);
         let mut backoff = Duration::from_millis(20);
+        let mut reopened = false;
+        let mut last: Vec<messages::ListedGroup> = Vec::new();
         loop {
+            let mut conn = match self.conn_to(node, deadline) {
+                Ok(c) => c,
+                Err(e) => return Listed::Answer(last, failed(e)),
+            };
+            if !conn.versions.supports(messages::LIST_GROUPS, messages::LIST_GROUPS_VERSION) {
+                self.give_back(conn);
+                return Listed::Unsupported;
+            }
             let answer = Wire::ask(&mut conn, messages::LIST_GROUPS, messages::LIST_GROUPS_VERSION, &body, deadline)
                 .and_then(|r| {
                     messages::parse_list_groups(r.body())
@@ -110,22 +118,25 @@ impl Wire {
                 });
             let (code, groups) = match answer {
                 Ok(a) => a,
-                Err(e) => return failed(e),
+                Err(ConnError::Io(_)) if !reopened => {
+                    reopened = true;
+                    continue;
+                }
+                Err(e) => return Listed::Answer(last, failed(e)),
             };
-            if errors::is_coordinator_retry(code) && Instant::now() + backoff < deadline {
+            let label = conn.label.clone();
+            self.give_back(conn);
+            if errors::is_coordinator_retry(code) && Instant::now() + backoff < retry_until {
+                last = groups;
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 continue;
             }
-            let label = conn.label.clone();
-            self.give_back(conn);
-            return match code {
-                0 => Listed::Groups(groups),
-                code if errors::is_coordinator_retry(code) => {
-                    Listed::Failed(ListFailure::Timeout, format!("{label}: {}", err_text(code.into())))
-                }
-                code => Listed::Failed(ListFailure::Error, format!("{label}: {}", err_text(code.into()))),
+            let failure = match code {
+                0 => None,
+                code => Some((ListFailure::Error, format!("{label}: {}", err_text(code.into())))),
             };
+            return Listed::Answer(groups, failure);
         }
     }
 }

@@ -460,3 +460,26 @@ fn a_silent_cluster_is_a_timeout_and_a_closed_one_falls_back() {
     let w = Wire::new(Settings::plain(&format!("127.0.0.1:{port}"), &[]).unwrap());
     assert!(matches!(w.list_groups(soon(2000)), Err(Unusable::Fallback(_))));
 }
+
+#[test]
+fn a_broker_still_loading_lists_what_it_has_after_a_while() {
+    let f = fake::start(fake::modern(), |port, key, _, _| {
+        Some(match key {
+            messages::METADATA => fake::metadata(port, &[]),
+            // COORDINATOR_LOAD_IN_PROGRESS, with the groups loaded so far.
+            messages::LIST_GROUPS => {
+                Resp::default().i32(0).i16(14).n(1).s("g1").s("consumer").s("Empty").tags().tags().done()
+            }
+            _ => return None,
+        })
+    });
+    let started = Instant::now();
+    let listing = wire(&f).list_groups(soon(5000)).unwrap();
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(500) && took < Duration::from_millis(2500), "{took:?}");
+    assert_eq!(listing.groups.len(), 1);
+    assert_eq!(listing.failures.len(), 1);
+    let (how, text) = &listing.failures[0];
+    assert!(*how == ListFailure::Error && text.contains("Coordinator load in progress"), "{text}");
+    assert!(f.count(messages::LIST_GROUPS) > 2, "asked again while loading");
+}
