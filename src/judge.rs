@@ -210,11 +210,17 @@ pub fn judge(s: &Snapshot, t: &Thresholds) -> Verdict {
 /// verdict, and at least UNKNOWN when nothing was measured or something
 /// outside the snapshot failed (`outside_problems`: a delivery).
 pub fn run_severity(s: &Snapshot, t: &Thresholds, outside_problems: bool) -> Severity {
-    let overall = judge(s, t).overall;
-    if outside_problems || s.coverage() == crate::lag::Coverage::Nothing {
-        overall.max(Severity::Unknown)
-    } else {
-        overall
+    judge(s, t).run_severity(s, outside_problems)
+}
+
+impl Verdict {
+    /// [`run_severity`] from a verdict already made on `s`.
+    pub fn run_severity(&self, s: &Snapshot, outside_problems: bool) -> Severity {
+        if outside_problems || s.coverage() == crate::lag::Coverage::Nothing {
+            self.overall.max(Severity::Unknown)
+        } else {
+            self.overall
+        }
     }
 }
 

@@ -190,11 +190,12 @@ fn admin_timeout(deadline: Instant) -> Duration {
     left.saturating_sub((left / 10).min(Duration::from_millis(250)))
 }
 
-/// The properties every klag client starts from (`-X` ones are applied after).
-fn base_properties(settings: &KafkaSettings) -> Vec<(&'static str, String)> {
+/// The properties every librdkafka client of a run starts from, TLS and
+/// SASL included: `(key, value, secret)`. `-X` ones are applied after.
+fn base_properties(settings: &KafkaSettings) -> Vec<(&'static str, String, bool)> {
     let ms = settings.timeout.as_millis();
     let clamp = |lo: u128, hi: u128| ms.clamp(lo, hi).to_string();
-    vec![
+    let plain = vec![
         ("bootstrap.servers", settings.bootstrap.clone()),
         ("client.id", "klag".to_string()),
         ("enable.auto.commit", "false".to_string()),
@@ -206,7 +207,10 @@ fn base_properties(settings: &KafkaSettings) -> Vec<(&'static str, String)> {
         ("socket.timeout.ms", clamp(10, 300_000)),
         ("socket.connection.setup.timeout.ms", clamp(1_000, 2_147_483_647)),
         ("api.version.request.timeout.ms", clamp(10, 300_000)),
-    ]
+    ];
+    let mut props: Vec<(&'static str, String, bool)> = plain.into_iter().map(|(k, v)| (k, v, false)).collect();
+    props.extend(settings.security.properties());
+    props
 }
 
 /// One client for the whole run.
@@ -242,9 +246,7 @@ impl Kafka {
             return Err(config_err("no bootstrap server given".to_string()));
         }
         let base = base_properties(settings);
-        let mut props: Vec<(&str, &str, bool)> = base.iter().map(|(k, v)| (*k, v.as_str(), false)).collect();
-        let security = settings.security.properties();
-        props.extend(security.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)));
+        let mut props: Vec<(&str, &str, bool)> = base.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)).collect();
         for (k, v) in &settings.properties {
             props.push((k.as_str(), v.as_str(), is_secret_property(k)));
         }

@@ -111,10 +111,7 @@ pub fn record_times(
         return out;
     }
     let base = base_properties(settings);
-    let mut props: Vec<(&str, &str, bool)> = base.iter().map(|(k, v)| (*k, v.as_str(), false)).collect();
-    // The same TLS and SASL as every other client of the run.
-    let security = settings.security.properties();
-    props.extend(security.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)));
+    let mut props: Vec<(&str, &str, bool)> = base.iter().map(|(k, v, secret)| (*k, v.as_str(), *secret)).collect();
     props.extend(consumer_properties(isolation).into_iter().map(|(k, v)| (k, v, false)));
     props.extend(settings.properties.iter().map(|(k, v)| (k.as_str(), v.as_str(), is_secret_property(k))));
     let client = match Client::new(&props) {

@@ -63,7 +63,7 @@ impl Exporter for Nagios {
     fn render(&self, snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
         let t = &self.thresholds;
         let verdict = judge(snapshot, t);
-        let severity = self.severity(snapshot);
+        let severity = verdict.run_severity(snapshot, !self.problems.is_empty());
         let mut summary = Vec::new();
         let n = snapshot.groups.len();
         let count = |s: Severity| verdict.groups.iter().filter(|g| g.severity == s).count();
