@@ -27,6 +27,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -428,7 +429,40 @@ fn the_group_coordinator_moving() {
         };
         let _revive = Revive { cluster: &c, id: victim };
         if !hard {
-            c.must(&["kill-broker", &victim.to_string()]);
+            // Runs all through the stop (the window where the old coordinator
+            // has resigned and the new one has not loaded the group yet):
+            // each is exact, or partial and says so; never silently short.
+            let stopped = AtomicBool::new(false);
+            let during = std::thread::scope(|s| {
+                let runs = s.spawn(|| {
+                    let mut runs = Vec::new();
+                    while !stopped.load(Ordering::SeqCst) {
+                        runs.push(klag_run(&args));
+                    }
+                    runs
+                });
+                c.must(&["kill-broker", &victim.to_string()]);
+                std::thread::sleep(Duration::from_millis(300));
+                stopped.store(true, Ordering::SeqCst);
+                runs.join().unwrap()
+            });
+            for run in &during {
+                run.in_time();
+                if run.code == Some(0) {
+                    check_all(run);
+                    continue;
+                }
+                assert_eq!(run.code, Some(1), "{}", run.context());
+                let rows = run.doc["partitions"].as_array().unwrap();
+                let ours = rows.iter().filter(|r| r["group"] == l.group.as_str()).count();
+                for p in (0..3).filter(|_| ours > 0) {
+                    assert_exact_or_unavailable(run, &l.group, &l.topic, p, 3, ENDS[p as usize]);
+                }
+                let said =
+                    !run.doc["errors"].as_array().unwrap().is_empty() || rows.iter().any(|r| r["error"].is_string());
+                assert!(said, "a partial run says why\n{}", run.context());
+            }
+            eprintln!("runs during the stop: {:?}", during.iter().map(|r| r.code).collect::<Vec<_>>());
             let run = klag_run(&args);
             run.in_time();
             check_all(&run);

@@ -8,7 +8,8 @@
 //!
 //! Request counts (what `-X debug=protocol` shows; `wire` logs its own
 //! requests in the same style):
-//! - [`Kafka::list_groups`]: one ListGroups per broker.
+//! - [`Kafka::list_groups`]: one ListGroups per broker (through `wire`,
+//!   between two DescribeGroups probing the coordinators).
 //! - [`Kafka::describe_and_fetch`] (and [`Kafka::describe_groups`],
 //!   [`Kafka::committed_offsets`]) through `wire`: one ApiVersions per
 //!   connection, one FindCoordinator for all groups, and per coordinator one
@@ -358,6 +359,7 @@ impl Kafka {
                     format!("a broker of {b} did not answer ListGroups: the groups it coordinates are not listed ({text})")
                 }
                 ListFailure::Error => format!("a broker of {b} failed ListGroups: {text}"),
+                ListFailure::Unowned => format!("{b}: {text}: the groups stored there are not listed"),
             })
             .collect();
         Ok((listings, partial))

@@ -44,7 +44,7 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    fn line(&self, facility: &str, text: std::fmt::Arguments<'_>) {
+    pub(crate) fn line(&self, facility: &str, text: std::fmt::Arguments<'_>) {
         if !self.protocol {
             return;
         }

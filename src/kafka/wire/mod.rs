@@ -9,8 +9,10 @@
 //! parallel and kept for the whole run:
 //!
 //! - ApiVersions once per connection;
-//! - listing ([`Wire::list_groups`]): one Metadata, one ListGroups per broker;
-//!   a group's coordinator is the broker that listed it;
+//! - listing ([`Wire::list_groups`]): one Metadata, one ListGroups per broker
+//!   between two DescribeGroups that probe which `__consumer_offsets`
+//!   partitions it coordinates; a group's coordinator is the broker that
+//!   listed it;
 //! - groups ([`Wire::read`], `groups.rs`): per coordinator, pipelined, one
 //!   ConsumerGroupDescribe (when the broker has it) and one DescribeGroups with
 //!   every group to describe, and one OffsetFetch with every group (KIP-709);

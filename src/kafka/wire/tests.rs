@@ -483,3 +483,81 @@ fn a_broker_still_loading_lists_what_it_has_after_a_while() {
     assert!(*how == ListFailure::Error && text.contains("Coordinator load in progress"), "{text}");
     assert!(f.count(messages::LIST_GROUPS) > 2, "asked again while loading");
 }
+
+/// DescribeGroups of probe groups: each id answered with `code(id)` and
+/// state Dead.
+fn probe_answer(request: &[u8], code: impl Fn(&str) -> i16) -> Vec<u8> {
+    let mut q = crate::kafka::wire::codec::Reader::new(request);
+    let n = q.compact_count(1, "groups").unwrap().unwrap();
+    let mut r = Resp::default().i32(0).n(n);
+    for _ in 0..n {
+        let id = q.compact_string("group").unwrap();
+        r = r.i16(code(&id)).s(&id).s("Dead").s("").s("").n(0).i32(i32::MIN).tags();
+    }
+    r.tags().done()
+}
+
+/// A fake whose `__consumer_offsets` has two partitions; the probes of
+/// partition 1 answer `moving(how many DescribeGroups came before)`, and
+/// ListGroups lists `g2` (stored in partition 1) only once they say ready.
+fn coordinator_moving(moving: impl Fn(usize) -> i16 + Send + Sync + 'static) -> Fake {
+    let p1 = listing::tests::probe_of(2, 1);
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    fake::start(fake::modern(), move |port, key, req, before| {
+        Some(match key {
+            messages::METADATA => fake::metadata(port, &[("__consumer_offsets", 0, &[(0, 1), (1, 1)])]),
+            messages::DESCRIBE_GROUPS => {
+                let code = moving(before);
+                ready.store(code == 0, std::sync::atomic::Ordering::SeqCst);
+                probe_answer(req, |id| if id == p1 { code } else { 0 })
+            }
+            messages::LIST_GROUPS if ready.load(std::sync::atomic::Ordering::SeqCst) => {
+                fake::list_groups(&[("g1", "consumer", "Empty"), ("g2", "consumer", "Empty")])
+            }
+            messages::LIST_GROUPS => fake::list_groups(&[("g1", "consumer", "Empty")]),
+            _ => return None,
+        })
+    })
+}
+
+#[test]
+fn a_listing_is_taken_again_while_a_coordinator_moves() {
+    // Not yet the coordinator of partition 1 for the first listing's probes.
+    let f = coordinator_moving(|before| if before < 2 { errors::NOT_COORDINATOR } else { 0 });
+    let listing = wire(&f).list_groups(soon(5000)).unwrap();
+    let ids: Vec<&str> = listing.groups.iter().map(|g| g.group_id.as_str()).collect();
+    assert_eq!(ids, ["g1", "g2"]);
+    assert!(listing.failures.is_empty(), "{:?}", listing.failures);
+    assert_eq!((f.count(messages::LIST_GROUPS), f.count(messages::DESCRIBE_GROUPS)), (2, 4));
+}
+
+#[test]
+fn a_coordinator_ready_only_after_the_listing_is_not_trusted() {
+    // Loading at the first probe, ready at the one after the ListGroups.
+    let f = coordinator_moving(|before| if before == 0 { errors::COORDINATOR_LOAD_IN_PROGRESS } else { 0 });
+    let listing = wire(&f).list_groups(soon(5000)).unwrap();
+    assert_eq!(listing.groups.len(), 2, "listed again");
+    assert_eq!(f.count(messages::LIST_GROUPS), 2);
+}
+
+#[test]
+fn a_partition_no_broker_coordinates_is_reported_by_the_deadline() {
+    let f = coordinator_moving(|_| errors::NOT_COORDINATOR);
+    let started = Instant::now();
+    let listing = wire(&f).list_groups(soon(800)).unwrap();
+    assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    assert_eq!(listing.groups.len(), 1);
+    let (how, text) = &listing.failures[0];
+    assert_eq!(*how, ListFailure::Unowned);
+    assert!(text.contains("__consumer_offsets partitions 1 "), "{text}");
+    assert!(f.count(messages::LIST_GROUPS) > 2, "asked again");
+}
+
+#[test]
+fn probes_that_cannot_tell_do_not_hold_the_listing() {
+    // Describe denied: the listing stands as it is.
+    let f = coordinator_moving(|_| 30);
+    let listing = wire(&f).list_groups(soon(5000)).unwrap();
+    assert!(listing.failures.is_empty(), "{:?}", listing.failures);
+    assert_eq!(f.count(messages::LIST_GROUPS), 1);
+}
