@@ -78,25 +78,37 @@ impl Wire {
     pub(crate) fn list_groups(&self, deadline: Instant) -> Result<Listing, Unusable> {
         let retry_until = deadline.min(Instant::now() + UNOWNED_RETRY);
         let mut backoff = Duration::from_millis(50);
+        // The last listing that only missed some partitions, and which.
+        let mut short: Option<(Listing, Vec<i32>)> = None;
         loop {
-            let (brokers, partitions) = self.brokers(deadline)?;
+            let started = Instant::now();
+            let (brokers, partitions) = match self.brokers(deadline) {
+                Ok(b) => b,
+                Err(e) => return short.map(|(l, u)| Ok(unowned_reported(l, &u))).unwrap_or(Err(e)),
+            };
             let probes = probe_groups(partitions);
             let answers = concurrently(&brokers, |node| self.list_one(node, &probes, deadline));
-            let (mut listing, unowned) = self.merge(&brokers, answers, partitions)?;
-            // A failed broker is reported already, and its partitions with it.
-            if unowned.is_empty() || !listing.failures.is_empty() {
+            let (listing, unowned) = self.merge(&brokers, answers, partitions)?;
+            if !listing.failures.is_empty() {
+                // A failed broker is reported, and its partitions with it. A
+                // listing taken again that fails (a broker lost, the deadline)
+                // does not undo what the one before listed.
+                return Ok(match short {
+                    Some((before, missed)) => with_failures(unowned_reported(before, &missed), listing),
+                    None => listing,
+                });
+            }
+            if unowned.is_empty() {
                 return Ok(listing);
             }
-            if Instant::now() + backoff < retry_until {
+            // Again only when another listing fits before the retry time ends.
+            if Instant::now() + backoff + started.elapsed() < retry_until {
+                short = Some((listing, unowned));
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 continue;
             }
-            let list = unowned.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
-            let text =
-                format!("no broker is the ready coordinator of {OFFSETS_TOPIC} partitions {list} (moving or loading)");
-            listing.failures.push((ListFailure::Unowned, text));
-            return Ok(listing);
+            return Ok(unowned_reported(listing, &unowned));
         }
     }
 
@@ -220,6 +232,22 @@ impl Wire {
             return Listed::Answer(groups, failure, probed);
         }
     }
+}
+
+/// `listing` with a failure naming the partitions no broker was ready for.
+fn unowned_reported(mut listing: Listing, unowned: &[i32]) -> Listing {
+    let list = unowned.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+    let text = format!("no broker is the ready coordinator of {OFFSETS_TOPIC} partitions {list} (moving or loading)");
+    listing.failures.push((ListFailure::Unowned, text));
+    listing
+}
+
+/// `listing` with the groups and failures of a later, failed `retry`.
+fn with_failures(mut listing: Listing, retry: Listing) -> Listing {
+    let seen: HashSet<String> = listing.groups.iter().map(|g| g.group_id.clone()).collect();
+    listing.groups.extend(retry.groups.into_iter().filter(|g| !seen.contains(&g.group_id)));
+    listing.failures.extend(retry.failures);
+    listing
 }
 
 /// Probe, ListGroups, probe, pipelined on `conn` (a broker answers one
