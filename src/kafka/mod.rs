@@ -340,7 +340,9 @@ impl Kafka {
         start: Instant,
         deadline: Instant,
     ) -> Result<(Vec<GroupListing>, Vec<String>), KafkaError> {
-        if listings.is_empty() && !errors.is_empty() {
+        // Nothing listed because every broker failed is an error; a listing
+        // that only missed moving partitions is a partial result.
+        if listings.is_empty() && !errors.is_empty() && errors.iter().any(|(how, _)| *how != ListFailure::Unowned) {
             if errors.iter().all(|(how, _)| *how == ListFailure::Timeout) {
                 let text = errors.into_iter().next().map(|(_, t)| t);
                 return Err(self.timeout(LIST_GROUPS, start, deadline, text));

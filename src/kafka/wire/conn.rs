@@ -208,6 +208,11 @@ impl Conn {
         Ok(())
     }
 
+    /// No response is owed: the connection can serve another request.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
     /// Reads the response to the oldest request not yet answered.
     pub(crate) fn recv(&mut self, deadline: Instant) -> Result<Response, ConnError> {
         let Some(req) = self.in_flight.pop_front() else {

@@ -78,32 +78,39 @@ impl Wire {
     pub(crate) fn list_groups(&self, deadline: Instant) -> Result<Listing, Unusable> {
         let retry_until = deadline.min(Instant::now() + UNOWNED_RETRY);
         let mut backoff = Duration::from_millis(50);
-        // The last listing that only missed some partitions, and which.
-        let mut short: Option<(Listing, Vec<i32>)> = None;
+        // What the attempts so far listed, and the partitions none was ready for.
+        let mut so_far: Option<(Listing, Vec<i32>)> = None;
         loop {
             let started = Instant::now();
-            let (brokers, partitions) = match self.brokers(deadline) {
-                Ok(b) => b,
-                Err(e) => return short.map(|(l, u)| Ok(unowned_reported(l, &u))).unwrap_or(Err(e)),
+            let attempt = self.brokers(deadline).and_then(|(brokers, partitions)| {
+                let probes = probe_groups(partitions);
+                let answers = concurrently(&brokers, |node| self.list_one(node, &probes, deadline));
+                self.merge(&brokers, answers, partitions, !probes.is_empty())
+            });
+            let retried = so_far.is_some();
+            let (listing, unowned) = match (attempt, so_far.take()) {
+                (Err(e), None) => return Err(e),
+                // A listing taken again that cannot be used does not undo
+                // what the ones before it listed.
+                (Err(_), Some((before, missed))) => return Ok(unowned_reported(before, &missed)),
+                (Ok(now), None) => now,
+                // A partition is missed only when no attempt was ready for it.
+                (Ok((now, now_missed)), Some((before, missed))) => {
+                    (union(before, now), missed.into_iter().filter(|p| now_missed.contains(p)).collect())
+                }
             };
-            let probes = probe_groups(partitions);
-            let answers = concurrently(&brokers, |node| self.list_one(node, &probes, deadline));
-            let (listing, unowned) = self.merge(&brokers, answers, partitions)?;
             if !listing.failures.is_empty() {
-                // A failed broker is reported, and its partitions with it. A
-                // listing taken again that fails (a broker lost, the deadline)
-                // does not undo what the one before listed.
-                return Ok(match short {
-                    Some((before, missed)) => with_failures(unowned_reported(before, &missed), listing),
-                    None => listing,
-                });
+                // A failed broker is reported, and its partitions with it;
+                // what earlier attempts missed as well is reported too.
+                return Ok(if retried && !unowned.is_empty() { unowned_reported(listing, &unowned) } else { listing });
             }
             if unowned.is_empty() {
                 return Ok(listing);
             }
-            // Again only when another listing fits before the retry time ends.
+            // Again only when another attempt as long as this one would end
+            // before the retry time does (an estimate: the deadline bounds it).
             if Instant::now() + backoff + started.elapsed() < retry_until {
-                short = Some((listing, unowned));
+                so_far = Some((listing, unowned));
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_millis(500));
                 continue;
@@ -119,11 +126,14 @@ impl Wire {
         brokers: &[Node],
         answers: Vec<Option<Listed>>,
         partitions: usize,
+        probed: bool,
     ) -> Result<(Listing, Vec<i32>), Unusable> {
         let mut listing = Listing::default();
         let mut seen = HashSet::new();
-        // Per partition, the best any broker that listed cleanly said.
-        let mut best = vec![Probe::NotReady; partitions];
+        // Per partition, the best any broker that listed cleanly said
+        // (without probe ids, nothing can be told).
+        let none = if probed { Probe::NotReady } else { Probe::Unknown };
+        let mut best = vec![none; partitions];
         let mut coordinators = lock(&self.coordinators);
         for (node, answer) in brokers.iter().zip(answers) {
             let failed = (ListFailure::Error, format!("{}: internal error", node.label()));
@@ -236,18 +246,23 @@ impl Wire {
 
 /// `listing` with a failure naming the partitions no broker was ready for.
 fn unowned_reported(mut listing: Listing, unowned: &[i32]) -> Listing {
-    let list = unowned.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+    const SHOWN: usize = 10;
+    let mut list = unowned.iter().take(SHOWN).map(i32::to_string).collect::<Vec<_>>().join(", ");
+    if unowned.len() > SHOWN {
+        list.push_str(&format!(" and {} more", unowned.len() - SHOWN));
+    }
     let text = format!("no broker is the ready coordinator of {OFFSETS_TOPIC} partitions {list} (moving or loading)");
     listing.failures.push((ListFailure::Unowned, text));
     listing
 }
 
-/// `listing` with the groups and failures of a later, failed `retry`.
-fn with_failures(mut listing: Listing, retry: Listing) -> Listing {
-    let seen: HashSet<String> = listing.groups.iter().map(|g| g.group_id.clone()).collect();
-    listing.groups.extend(retry.groups.into_iter().filter(|g| !seen.contains(&g.group_id)));
-    listing.failures.extend(retry.failures);
-    listing
+/// The groups of both listings (`now`'s state where both have a group),
+/// with the failures of both.
+fn union(before: Listing, mut now: Listing) -> Listing {
+    let seen: HashSet<String> = now.groups.iter().map(|g| g.group_id.clone()).collect();
+    now.groups.extend(before.groups.into_iter().filter(|g| !seen.contains(&g.group_id)));
+    now.failures.extend(before.failures);
+    now
 }
 
 /// Probe, ListGroups, probe, pipelined on `conn` (a broker answers one
@@ -286,9 +301,9 @@ fn probed_listing(
         let after = messages::parse_describe_groups(r.body()).map_err(|e| malformed(conn, e))?;
         for (s, id) in said.iter_mut().zip(probes) {
             *s = match (*s, probe_said(&after, id)) {
-                (Probe::Unknown, _) | (_, Probe::Unknown) => Probe::Unknown,
+                (Probe::NotReady, _) | (_, Probe::NotReady) => Probe::NotReady,
                 (Probe::Ready, Probe::Ready) => Probe::Ready,
-                _ => Probe::NotReady,
+                _ => Probe::Unknown,
             };
         }
     }

@@ -322,7 +322,8 @@ impl Wire {
     /// Returns a connection that is still good to the pool.
     fn give_back(&self, conn: Conn) {
         let mut pool = lock(&self.shared.pool);
-        if !pool.idle.iter().any(|c| c.addr == conn.addr) {
+        // One still owed a response would hand it to the next request: dropped.
+        if conn.is_idle() && !pool.idle.iter().any(|c| c.addr == conn.addr) {
             pool.idle.push(conn);
         }
         self.shared.changed.notify_all();
