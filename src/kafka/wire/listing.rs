@@ -11,7 +11,7 @@
 //! probes as its ready coordinator. A listing that misses a partition is
 //! taken again for a while, then reported, never silently short.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, ConnError};
@@ -292,6 +292,7 @@ fn probed_listing(
     if probing {
         let r = conn.recv(deadline)?;
         let before = messages::parse_describe_groups(r.body()).map_err(|e| malformed(conn, e))?;
+        let before = probe_codes(&before);
         said = probes.iter().map(|id| probe_said(&before, id)).collect();
     }
     let r = conn.recv(deadline)?;
@@ -299,6 +300,7 @@ fn probed_listing(
     if probing {
         let r = conn.recv(deadline)?;
         let after = messages::parse_describe_groups(r.body()).map_err(|e| malformed(conn, e))?;
+        let after = probe_codes(&after);
         for (s, id) in said.iter_mut().zip(probes) {
             *s = match (*s, probe_said(&after, id)) {
                 (Probe::NotReady, _) | (_, Probe::NotReady) => Probe::NotReady,
@@ -310,9 +312,14 @@ fn probed_listing(
     Ok((code, groups, said))
 }
 
+/// One DescribeGroups answer's error code per group id.
+fn probe_codes(described: &[messages::DescribedGroup]) -> HashMap<&str, i16> {
+    described.iter().map(|g| (g.group_id.as_str(), g.error_code)).collect()
+}
+
 /// What one DescribeGroups answer says of the probe group `id`.
-fn probe_said(described: &[messages::DescribedGroup], id: &str) -> Probe {
-    match described.iter().find(|g| g.group_id == id).map(|g| g.error_code) {
+fn probe_said(codes: &HashMap<&str, i16>, id: &str) -> Probe {
+    match codes.get(id).copied() {
         // An unknown group is Dead (or not found) at its ready coordinator.
         Some(0 | errors::GROUP_ID_NOT_FOUND) => Probe::Ready,
         Some(code) if errors::is_coordinator_retry(code) => Probe::NotReady,
@@ -323,9 +330,11 @@ fn probe_said(described: &[messages::DescribedGroup], id: &str) -> Probe {
 /// One group id per `__consumer_offsets` partition, in partition order,
 /// stored in that partition as Kafka places groups: abs(Java hashCode of the
 /// id) modulo the partition count. Empty when some partition gets no id
-/// (never in practice): no probing then.
+/// (never in practice) or the count is beyond any real cluster's (a broker's
+/// answer must not buy unbounded work): no probing then.
 fn probe_groups(partitions: usize) -> Vec<String> {
-    let Ok(n) = i32::try_from(partitions) else { return Vec::new() };
+    const MOST: usize = 10_000;
+    let Some(n) = i32::try_from(partitions).ok().filter(|_| partitions <= MOST) else { return Vec::new() };
     let mut ids: Vec<Option<String>> = vec![None; partitions];
     let mut missing = partitions;
     for k in 0..partitions.saturating_mul(64) {
@@ -388,5 +397,6 @@ pub(super) mod tests {
             }
         }
         assert!(probe_groups(0).is_empty());
+        assert!(probe_groups(10_001).is_empty(), "no probing for an absurd count");
     }
 }
